@@ -1,0 +1,167 @@
+"""The ``triginfer`` command line: subcommands, logging set-up and one-line errors.
+
+Every subcommand has ``--help``. A :class:`~triginfer.errors.TrigInferError`
+is printed as ``triginfer: error: <message>`` on one line and the command exits
+with status 2, without a traceback (``-v`` adds the traceback for debugging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from triginfer import __version__
+from triginfer.errors import TrigInferError
+
+log = logging.getLogger("triginfer")
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _command(name: str):
+    def register(func: Callable[[argparse.Namespace], int]):
+        _COMMANDS[name] = func
+        return func
+
+    return register
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if verbosity <= 0
+                                           else "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("triginfer")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+@_command("simulate")
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from triginfer.config import load_config
+    from triginfer.rootio import write_samples
+    from triginfer.simulation import SimulationConfig, simulate_minbias, simulate_muons
+
+    sim_cfg = load_config(args.config).simulation if args.config else SimulationConfig()
+    t0 = time.perf_counter()
+    samples = {"muons": simulate_muons(args.events, args.seed, sim_cfg)}
+    if args.minbias:
+        samples["minbias"] = simulate_minbias(args.minbias, args.seed, sim_cfg)
+    t_sim = time.perf_counter() - t0
+    write_samples(args.out, samples)
+    log.info("simulated %d muons%s in %.1f s, wrote %s in %.1f s total",
+             args.events, f" + {args.minbias} minbias" if args.minbias else "",
+             t_sim, args.out, time.perf_counter() - t0)
+    return 0
+
+
+@_command("inspect")
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from triginfer.features import engineered_features, has_track
+    from triginfer.rootio import BranchMap, inspect_file, read_sample
+
+    trees = inspect_file(args.file)
+    if not trees:
+        print(f"{args.file}: no TTrees")
+        return 0
+    for tree in trees:
+        print(f"tree {tree.name}: {tree.entries} entries, {len(tree.branches)} branches")
+        for name, typename in tree.branches.items():
+            print(f"  {name:<18s} {typename}")
+        if tree.entries and all(b in tree.branches for b in BranchMap().required()):
+            sample = read_sample(args.file, tree.name, require_truth=False,
+                                 entry_stop=args.max_events)
+            tracks = has_track(sample)
+            feats = engineered_features(sample.select(tracks))
+            print(f"  feature ranges over {len(sample)} events "
+                  f"({int(tracks.sum())} with >= 2 stations), hardware units:")
+            for name, (lo, hi) in feats.ranges.items():
+                print(f"    {name:<12s} [{lo:6d}, {hi:6d}]")
+    return 0
+
+
+@_command("run")
+def _cmd_run(args: argparse.Namespace) -> int:
+    from triginfer.config import load_config
+    from triginfer.pipeline import run_pipeline
+
+    cfg = load_config(args.config)
+    out = Path(args.out) if args.out else Path("runs") / Path(cfg.source_path or "run").stem
+    run_pipeline(cfg, out, force=args.force, quiet=args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand (exposed for tests and docs)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging and tracebacks on errors")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="only warnings and errors, no progress bars")
+
+    parser = argparse.ArgumentParser(
+        prog="triginfer", parents=[common],
+        description="Real-time trigger inference: quantized models, hls4ml firmware, "
+                    "bit-exact emulation, batched GPU runtime, latency benchmarks.")
+    parser.add_argument("--version", action="version", version=f"triginfer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("simulate", parents=[common],
+                       help="simulate the toy forward-muon trigger sample into a ROOT file",
+                       description="Simulate muon-gun (tree 'muons') and optionally minimum-bias "
+                                   "(tree 'minbias') events and write them to a ROOT file.")
+    p.add_argument("--events", type=int, default=100_000, help="muon-gun events (default 100000)")
+    p.add_argument("--minbias", type=int, default=0, help="minimum-bias events (default 0: none)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--config", default=None,
+                   help="YAML config whose 'simulation' section overrides detector parameters")
+    p.add_argument("--out", required=True, help="output ROOT file")
+
+    p = sub.add_parser("inspect", parents=[common],
+                       help="list trees, branches, event counts and feature ranges of a ROOT file",
+                       description="Print the trees, branches and entry counts of a ROOT file, "
+                                   "and the ranges of the trigger features for trees in the "
+                                   "simulate layout.")
+    p.add_argument("file", help="ROOT file")
+    p.add_argument("--max-events", type=int, default=200_000,
+                   help="events read for the feature ranges (default 200000)")
+
+    p = sub.add_parser("run", parents=[common],
+                       help="run the whole pipeline on a config (default: configs/muon_pt_dnn.yaml)",
+                       description="Run the pipeline described by a YAML config; finished steps "
+                                   "in the run directory are reused unless --force.")
+    p.add_argument("config", nargs="?", default=None, help="YAML config (default: the default one)")
+    p.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
+    p.add_argument("--force", action="store_true", help="redo every step")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``triginfer`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbosity = 1 if args.verbose else (-1 if args.quiet else 0)
+    _setup_logging(verbosity)
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except TrigInferError as exc:
+        if args.verbose:
+            log.exception("error")
+        message = " ".join(str(exc).split())
+        print(f"triginfer: error: {message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("triginfer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Imports of optional heavy dependencies, each failing with the pip extra to install."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from triginfer.errors import MissingExtraError
+
+_EXTRA_OF = {
+    "dask": "dask",
+    "dask.distributed": "dask",
+    "distributed": "dask",
+    "dask_awkward": "dask",
+    "onnxruntime": "gpu",
+    "tritonclient": "dev",
+    "pyarrow": "dev",
+}
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module`` or raise :class:`MissingExtraError` naming the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra = _EXTRA_OF.get(module, "dev")
+        raise MissingExtraError(
+            f"optional dependency {module!r} is not installed: "
+            f"pip install 'triginfer[{extra}]' (from the repository: pip install -e '.[{extra}]')"
+        ) from exc

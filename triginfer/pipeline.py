@@ -1,0 +1,126 @@
+"""The ``triginfer run`` pipeline: named steps, cached in the run directory.
+
+Each step has a key: a hash of the config sections it reads and the keys of
+the steps before it. ``<run_dir>/steps.json`` records, per finished step, its
+key, duration and summary; a re-run skips a step whose key is unchanged and
+whose outputs exist (``--force`` redoes all), so a killed run resumes at the
+first unfinished step. Steps write their outputs atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triginfer.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    """One pipeline step: what it reads from the config, what it writes, how it runs."""
+
+    name: str
+    run: Callable[[RunContext], dict[str, Any]]
+    config_keys: tuple[str, ...]
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass
+class RunContext:
+    """What a step sees: the config, the run directory, and the summaries of earlier steps."""
+
+    cfg: RunConfig
+    run_dir: Path
+    quiet: bool = False
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the run directory (parents created)."""
+        p = self.run_dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (temp file, then rename), numpy scalars converted."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _config_part(cfg: RunConfig, key: str) -> Any:
+    if key == "seed":
+        return cfg.seed
+    if key in ("data", "simulation"):
+        return cfg.raw.get(key) or {}
+    return cfg.sections.get(key)
+
+
+def _step_key(step: Step, cfg: RunConfig, previous: str) -> str:
+    payload = json.dumps({"step": step.name, "previous": previous,
+                          "config": {k: _config_part(cfg, k) for k in step.config_keys}},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def default_steps() -> list[Step]:
+    """The steps of ``triginfer run``, in order."""
+    from triginfer import steps
+
+    return steps.STEPS
+
+
+def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = False,
+                 quiet: bool = False, steps: list[Step] | None = None) -> dict[str, Any]:
+    """Run (or resume) every step into ``run_dir``; returns the summaries per step."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / "steps.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() and not force else {}
+    ctx = RunContext(cfg=cfg, run_dir=run_dir, quiet=quiet)
+    previous = ""
+    t_total = time.perf_counter()
+    steps = steps if steps is not None else default_steps()
+    for index, step in enumerate(steps, 1):
+        key = _step_key(step, cfg, previous)
+        done = state.get(step.name)
+        outputs_exist = all((run_dir / o).exists() for o in step.outputs)
+        if done and done.get("key") == key and outputs_exist:
+            log.info("[%d/%d] %s: cached (%.1f s when run)", index, len(steps), step.name,
+                     done.get("seconds", 0.0))
+            ctx.summaries[step.name] = done.get("summary", {})
+        else:
+            log.info("[%d/%d] %s ...", index, len(steps), step.name)
+            t0 = time.perf_counter()
+            summary = step.run(ctx) or {}
+            seconds = time.perf_counter() - t0
+            ctx.summaries[step.name] = summary
+            state[step.name] = {"key": key, "seconds": round(seconds, 3), "summary": summary}
+            write_json(state_path, state)
+            log.info("[%d/%d] %s: done in %.1f s", index, len(steps), step.name, seconds)
+        previous = key
+    log.info("run finished in %.1f s: %s", time.perf_counter() - t_total, run_dir)
+    return ctx.summaries
