@@ -30,9 +30,21 @@ def _command(name: str):
     return register
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (robust to redirection)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging(verbosity: int) -> None:
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s" if verbosity <= 0
                                            else "%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("triginfer")
@@ -99,9 +111,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (exposed for tests and docs)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true",
+    # SUPPRESS: a flag given before or after the subcommand is kept (no default overwrite).
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="debug logging and tracebacks on errors")
-    common.add_argument("-q", "--quiet", action="store_true",
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="only warnings and errors, no progress bars")
 
     parser = argparse.ArgumentParser(
@@ -147,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``triginfer`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose = getattr(args, "verbose", False)
+    args.quiet = getattr(args, "quiet", False)
     verbosity = 1 if args.verbose else (-1 if args.quiet else 0)
     _setup_logging(verbosity)
     handler = _COMMANDS[args.command]

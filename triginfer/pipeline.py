@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from triginfer.config import RunConfig
+from triginfer.errors import TrigInferError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,18 @@ def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = Fa
                  quiet: bool = False, steps: list[Step] | None = None) -> dict[str, Any]:
     """Run (or resume) every step into ``run_dir``; returns the summaries per step."""
     run_dir = Path(run_dir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps)
+    except TrigInferError:
+        if created:  # a run that never got going leaves nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
+               steps: list[Step] | None) -> dict[str, Any]:
     state_path = run_dir / "steps.json"
     state = json.loads(state_path.read_text()) if state_path.exists() and not force else {}
     ctx = RunContext(cfg=cfg, run_dir=run_dir, quiet=quiet)

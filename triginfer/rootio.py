@@ -108,11 +108,10 @@ def write_samples(path: str | os.PathLike, samples: Mapping[str, Sample]) -> Pat
     return path
 
 
-def open_tree(path: str | os.PathLike, tree: str):
-    """Open ``tree`` in the ROOT file at ``path`` with user-facing errors for every failure."""
+def _open_root(path: Path):
+    """Open a ROOT file, turning every failure into an :class:`InputFileError`."""
     import uproot
 
-    path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: file not found; check the path or run `triginfer simulate`")
     if path.is_dir():
@@ -121,22 +120,50 @@ def open_tree(path: str | os.PathLike, tree: str):
         fin = uproot.open(path)
     except ValueError as exc:
         raise InputFileError(f"{path}: not a ROOT file ({str(exc).splitlines()[0]})") from exc
-    except (OSError, Exception) as exc:  # uproot raises many types for corrupt headers
+    except Exception as exc:  # uproot raises many types for corrupt headers
+        raise _corrupt(path, exc) from exc
+    size = path.stat().st_size
+    end = int(getattr(fin.file, "fEND", size))
+    if size < end:
         raise InputFileError(
-            f"{path}: cannot be read as ROOT, it may be truncated or corrupt "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            f"{path}: file is truncated ({size} bytes, the ROOT header says {end}); "
             "re-create or re-copy the file"
-        ) from exc
+        )
+    return fin
+
+
+def _corrupt(path: Path, exc: Exception, tree: str | None = None) -> InputFileError:
+    where = f"{path}:{tree}" if tree else str(path)
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return InputFileError(
+        f"{where}: reading failed, the file may be truncated or corrupt "
+        f"({type(exc).__name__}: {detail}); re-create or re-copy the file"
+    )
+
+
+def open_tree(path: str | os.PathLike, tree: str):
+    """Open ``tree`` in the ROOT file at ``path`` with user-facing errors for every failure."""
+    path = Path(path)
+    fin = _open_root(path)
     try:
         obj = fin[tree]
-    except Exception as exc:
+    except (KeyError, uproot_key_error()) as exc:
         trees = sorted({k.split(";")[0] for k in _safe_keys(fin)})
         raise MissingBranchError(
             f"{path}: no tree {tree!r} (trees in file: {trees}); set data.tree in the config"
         ) from exc
+    except Exception as exc:
+        raise _corrupt(path, exc, tree) from exc
     if not hasattr(obj, "num_entries"):
         raise MissingBranchError(f"{path}: {tree!r} is a {type(obj).__name__}, not a TTree")
     return obj
+
+
+def uproot_key_error() -> type[Exception]:
+    """uproot's missing-key exception type."""
+    import uproot
+
+    return uproot.KeyInFileError
 
 
 def _safe_keys(fin) -> list[str]:
@@ -244,11 +271,7 @@ def iterate_sample(
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             if isinstance(exc, InputFileError):
                 raise
-            raise InputFileError(
-                f"{path}:{tree}: reading failed, the file may be truncated or corrupt "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                "re-create or re-copy the file"
-            ) from exc
+            raise _corrupt(path, exc, tree) from exc
 
 
 def _make_sample(path: Path, tree: str, arrays, canonical: list[str],
@@ -302,27 +325,16 @@ class TreeSummary:
 
 def inspect_file(path: str | os.PathLike) -> list[TreeSummary]:
     """List the trees of a ROOT file with their entry counts and branch types."""
-    import uproot
-
     path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: file not found; check the path")
-    try:
-        fin = uproot.open(path)
-        classes = fin.classnames()
-    except ValueError as exc:
-        raise InputFileError(f"{path}: not a ROOT file ({str(exc).splitlines()[0]})") from exc
-    except Exception as exc:
-        raise InputFileError(
-            f"{path}: cannot be read as ROOT, it may be truncated or corrupt "
-            f"({type(exc).__name__}); re-create or re-copy the file"
-        ) from exc
+    fin = _open_root(path)
     out = []
-    for key, cls in classes.items():
-        if cls != "TTree":
-            continue
-        name = key.split(";")[0]
-        ttree = fin[key]
-        out.append(TreeSummary(name=name, entries=int(ttree.num_entries),
-                               branches={b: str(ttree[b].typename) for b in ttree.keys()}))
+    try:
+        for key, cls in fin.classnames().items():
+            if cls != "TTree":
+                continue
+            ttree = fin[key]
+            out.append(TreeSummary(name=key.split(";")[0], entries=int(ttree.num_entries),
+                                   branches={b: str(ttree[b].typename) for b in ttree.keys()}))
+    except Exception as exc:
+        raise _corrupt(path, exc) from exc
     return out

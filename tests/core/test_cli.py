@@ -1,0 +1,134 @@
+"""The command line: help, version, simulate/inspect/run, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from triginfer.rootio import read_sample
+from triginfer.simulation import simulate_minbias, simulate_muons
+
+SUBCOMMANDS = ("simulate", "inspect", "run")
+
+
+def test_version_and_help(cli):
+    result = cli("--version")
+    assert result.code == 0
+    assert "triginfer 0.1.0" in result.out
+    result = cli("--help")
+    assert result.code == 0
+    for name in SUBCOMMANDS:
+        assert name in result.out
+        sub = cli(name, "--help")
+        assert sub.code == 0
+        assert "--quiet" in sub.out
+        assert "--verbose" in sub.out
+
+
+def test_simulate_then_inspect(cli, tmp_path):
+    out = tmp_path / "sim.root"
+    result = cli("simulate", "--events", "3000", "--minbias", "2000", "--seed", "5", "--out", out)
+    assert result.code == 0, result.err
+    muons = read_sample(out, "muons")
+    np.testing.assert_array_equal(muons.phi, simulate_muons(3000, 5).phi)
+    minbias = read_sample(out, "minbias")
+    np.testing.assert_array_equal(minbias.truth["gen_pt"], simulate_minbias(2000, 5).truth["gen_pt"])
+    result = cli("inspect", out)
+    assert result.code == 0
+    assert "tree muons: 3000 entries" in result.out
+    assert "tree minbias: 2000 entries" in result.out
+    assert "dphi_12" in result.out
+
+
+def test_quiet_and_verbose(cli, tmp_path):
+    quiet = cli("-q", "simulate", "--events", "100", "--out", tmp_path / "q.root")
+    assert quiet.code == 0
+    assert quiet.err == ""
+    loud = cli("simulate", "-v", "--events", "100", "--out", tmp_path / "v.root")
+    assert loud.code == 0
+    assert "INFO triginfer" in loud.err
+
+
+def _tiny_config(tmp_path, **data):
+    cfg = {"seed": 3, "data": {"events": 4000, "minbias_events": 2000, **data}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_run_writes_summary_and_reuses_steps(cli, tmp_path):
+    config = _tiny_config(tmp_path)
+    run_dir = tmp_path / "run"
+    first = cli("run", config, "--out", run_dir)
+    assert first.code == 0, first.err
+    assert (run_dir / "data" / "summary.json").exists()
+    second = cli("run", config, "--out", run_dir)
+    assert second.code == 0
+    assert "cached" in second.err
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, small_root):
+    root_bytes = small_root.read_bytes()
+    (tmp_path / "text.root").write_text("not root at all\n" * 40)
+    (tmp_path / "trunc.root").write_bytes(root_bytes[: len(root_bytes) // 2])
+    nan = simulate_muons(50, 1)
+    nan.phi = nan.phi.astype(np.float64)
+    nan.phi[3, 0] = np.inf
+    from triginfer.rootio import write_samples
+
+    write_samples(tmp_path / "inf.root", {"muons": nan})
+    write_samples(tmp_path / "empty.root", {"muons": simulate_muons(0, 1)})
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "needle"),
+    [
+        ("missing.root", {}, "file not found"),
+        ("text.root", {}, "not a ROOT file"),
+        ("trunc.root", {}, "truncated"),
+        ("small", {"tree": "nosuchtree"}, "no tree 'nosuchtree'"),
+        ("small", {"branch_map": {"phi_st2": "nosuchbranch"}}, "missing branch 'nosuchbranch'"),
+        ("inf.root", {}, "NaN/inf"),
+        ("empty.root", {}, "empty"),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(cli, bad_inputs, small_root, name, extra,
+                                                   needle):
+    path = small_root if name == "small" else bad_inputs / name
+    config = _tiny_config(bad_inputs, source="files", files=[str(path)], **extra)
+    run_dir = bad_inputs / "run_out"
+    result = cli("run", config, "--out", run_dir)
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("triginfer: error:")]
+    assert len(errors) == 1, result.err
+    assert lines[-1] == errors[0], result.err
+    assert needle in errors[0]
+    assert "Traceback" not in result.err
+    assert not run_dir.exists()
+    if name != "small":
+        inspect = cli("inspect", path)
+        if name in ("missing.root", "text.root"):
+            assert inspect.code == 2
+            assert needle in inspect.err
+
+
+def test_bad_config_is_one_line_error(cli, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data:\n  evnts: 10\n")
+    result = cli("run", path, "--out", tmp_path / "r")
+    assert result.code == 2
+    assert "unknown key(s) ['evnts']" in result.err
+
+
+def test_console_script_entry_point(tmp_path):
+    script = subprocess.run([sys.executable, "-m", "triginfer.cli", "inspect",
+                             str(tmp_path / "x.root")], capture_output=True, text=True)
+    assert script.returncode == 2
+    assert script.stderr.strip().startswith("triginfer: error:")
