@@ -108,6 +108,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("train")
+def _cmd_train(args: argparse.Namespace) -> int:
+    from triginfer.config import load_config
+    from triginfer.pipeline import run_pipeline
+    from triginfer.steps import STEPS, TRAIN_STEPS
+
+    cfg = load_config(args.config)
+    steps = [s for s in STEPS if s.name in TRAIN_STEPS]
+    run_pipeline(cfg, Path(args.out), force=args.force, quiet=args.quiet, steps=steps)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (exposed for tests and docs)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -151,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "in the run directory are reused unless --force.")
     p.add_argument("config", nargs="?", default=None, help="YAML config (default: the default one)")
     p.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
+    p.add_argument("--force", action="store_true", help="redo every step")
+
+    p = sub.add_parser("train", parents=[common],
+                       help="train the models a config names; write models, metrics.json, plots",
+                       description="Simulate or read the data, train the float, pruned and "
+                                   "quantized models and the baselines, and evaluate them.")
+    p.add_argument("config", help="YAML config (e.g. configs/muon_pt_dnn.yaml)")
+    p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--force", action="store_true", help="redo every step")
 
     return parser

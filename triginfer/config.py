@@ -138,7 +138,10 @@ def config_from_dict(raw: dict[str, Any], source_path: str | None = None) -> Run
     simulation = SimulationConfig.from_dict(sim_values)
     sections = {k: raw[k] for k in STAGE_SECTIONS if k in raw}
     for k, v in sections.items():
-        if v is not None and not isinstance(v, dict):
+        if k == "models":
+            if v is not None and not isinstance(v, list):
+                raise ConfigError(f"{where}: section 'models' must be a list of model entries")
+        elif v is not None and not isinstance(v, dict):
             raise ConfigError(f"{where}: section {k!r} must be a mapping")
     return RunConfig(seed=seed, data=data, simulation=simulation, sections=sections,
                      source_path=source_path, raw=raw)

@@ -109,8 +109,113 @@ def _print_summary(summary: dict[str, Any]) -> None:
         log.info("%s", line)
 
 
+def _dataset_for_training(ctx: RunContext):
+    from triginfer.trigger_models.workflow import prepare_dataset
+
+    muons, minbias = load_dataset(ctx)
+    data = ctx.cfg.data
+    return prepare_dataset(muons, minbias, ctx.cfg.seed, data.split, ctx.cfg.simulation,
+                           data.min_stations)
+
+
+def _step_train(ctx: RunContext) -> dict[str, Any]:
+    from triginfer.quantization.scan import scan_bit_widths
+    from triginfer.trigger_models.training import TrainingConfig, load_model
+    from triginfer.trigger_models.workflow import parse_models, train_baselines, train_one
+
+    models = parse_models(ctx.cfg.sections.get("models"))
+    if not models:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError(f"{ctx.cfg.source_path or 'config'}: no models to train (section 'models')")
+    tcfg = TrainingConfig.from_dict(ctx.cfg.section("training"))
+    qcfg = ctx.cfg.section("quantization")
+    unknown = sorted(set(qcfg) - {"scan_bits", "scan_epochs", "scan_tolerance", "scan_model"})
+    if unknown:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError(f"quantization: unknown key(s) {unknown}")
+    data = _dataset_for_training(ctx)
+    out = ctx.run_dir / "train"
+    out.mkdir(parents=True, exist_ok=True)
+    predictions: dict[str, dict[str, np.ndarray]] = {}
+    summary: dict[str, Any] = {"models": {}, "events": {"train": len(data.train),
+                                                        "val": len(data.val),
+                                                        "test": len(data.test)}}
+    for mc in models:
+        result = train_one(mc, tcfg, data, out, ctx.cfg.seed, quiet=ctx.quiet)
+        predictions.update(result.pop("predictions"))
+        summary["models"][mc.name] = result
+    predictions.update(train_baselines(data, out, ctx.cfg.seed, tcfg))
+    if qcfg.get("scan_bits"):
+        name = qcfg.get("scan_model", models[0].name)
+        mc = next((x for x in models if x.name == name), None)
+        if mc is None:
+            from triginfer.errors import ConfigError
+
+            raise ConfigError(f"quantization.scan_model {name!r} is not one of the models")
+        reference = load_model(out / summary["models"][name]["reference_file"])
+        summary["bit_scan"] = scan_bit_widths(
+            mc, reference, data, tcfg, [int(b) for b in qcfg["scan_bits"]],
+            int(qcfg.get("scan_epochs", 6)), float(qcfg.get("scan_tolerance", 0.05)), out,
+            ctx.cfg.seed, quiet=ctx.quiet)
+    flat = {f"{model}/{part}": arr for model, parts in predictions.items()
+            for part, arr in parts.items()}
+    np.savez(ctx.path("train", "predictions.npz"), **flat)
+    write_json(ctx.path("train", "summary.json"), summary)
+    return {"models": list(summary["models"]), "predictions": sorted(predictions)}
+
+
+def _load_predictions(path) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path) as npz:
+        for key in npz.files:
+            model, part = key.split("/")
+            out.setdefault(model, {})[part] = npz[key]
+    return out
+
+
+def _step_metrics(ctx: RunContext) -> dict[str, Any]:
+    import json
+
+    from triginfer.trigger_models.workflow import evaluate
+
+    section = ctx.cfg.section("metrics")
+    unknown = sorted(set(section) - {"thresholds", "rate_thresholds"})
+    if unknown:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError(f"metrics: unknown key(s) {unknown}")
+    data = _dataset_for_training(ctx)
+    predictions = _load_predictions(ctx.run_dir / "train" / "predictions.npz")
+    kwargs = {}
+    if "thresholds" in section:
+        kwargs["thresholds"] = tuple(float(t) for t in section["thresholds"])
+    if "rate_thresholds" in section:
+        kwargs["rate_thresholds"] = tuple(float(t) for t in section["rate_thresholds"])
+    result = evaluate(predictions, data, ctx.run_dir / "plots", **kwargs)
+    training = json.loads((ctx.run_dir / "train" / "summary.json").read_text())
+    metrics = {"dataset": ctx.summaries.get("dataset", {}), "training": training, **result}
+    write_json(ctx.path("metrics.json"), metrics)
+    _log_metrics(metrics)
+    return {"models": sorted(result["models"])}
+
+
+def _log_metrics(metrics: dict[str, Any]) -> None:
+    log.info("%-22s %9s %9s %9s %12s", "model", "sigma68", "gauss", "q-misID", "rate@20 [kHz]")
+    for name, e in metrics["models"].items():
+        rate20 = e.get("rate_at_20GeV_hz")
+        log.info("%-22s %9.4f %9.4f %9.4f %12s", name, e["resolution_sigma68"],
+                 e["resolution_gauss"], e["charge_misassignment"],
+                 f"{rate20 / 1e3:.2f}" if rate20 is not None else "-")
+
+
 STEPS: list[Step] = [
     # With data.source 'files' nothing is written, so the (instant) data step reruns.
     Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,)),
     Step("dataset", _step_dataset, ("data",), outputs=("data/summary.json",)),
+    Step("train", _step_train, ("seed", "models", "training", "quantization"),
+         outputs=("train/predictions.npz", "train/summary.json")),
+    Step("metrics", _step_metrics, ("metrics",), outputs=("metrics.json",)),
 ]
+TRAIN_STEPS = ("data", "dataset", "train", "metrics")
