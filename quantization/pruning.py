@@ -30,12 +30,14 @@ def apply_pruning(model, target_sparsity: float, begin_step: int, end_step: int,
 
     if constant:
         schedule = tfmot.sparsity.keras.ConstantSparsity(
-            float(target_sparsity), begin_step=0, end_step=-1, frequency=50)
+            float(target_sparsity), begin_step=0, end_step=-1, frequency=10)
     else:
+        end_step = max(int(end_step), int(begin_step) + 1)
         schedule = tfmot.sparsity.keras.PolynomialDecay(
             initial_sparsity=0.0, final_sparsity=float(target_sparsity),
-            begin_step=int(begin_step), end_step=max(int(end_step), int(begin_step) + 1),
-            frequency=50,
+            begin_step=int(begin_step), end_step=end_step,
+            # mask updates at least ~10 times during the ramp, and at its end
+            frequency=int(min(50, max(1, (end_step - int(begin_step)) // 10))),
         )
 
     def wrap(layer):

@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-
 from triginfer import metrics as m
 from triginfer import plots
 from triginfer.quantization.spec import QuantSpec

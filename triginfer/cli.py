@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -102,9 +103,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
     from triginfer.pipeline import run_pipeline
 
+    from triginfer.steps import steps_for
+
     cfg = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / Path(cfg.source_path or "run").stem
-    run_pipeline(cfg, out, force=args.force, quiet=args.quiet)
+    run_pipeline(cfg, out, force=args.force, quiet=args.quiet, steps=steps_for(cfg))
     return 0
 
 
@@ -178,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``triginfer`` command; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     parser = build_parser()
     args = parser.parse_args(argv)
     args.verbose = getattr(args, "verbose", False)

@@ -219,3 +219,10 @@ STEPS: list[Step] = [
     Step("metrics", _step_metrics, ("metrics",), outputs=("metrics.json",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
+
+
+def steps_for(cfg) -> list[Step]:
+    """The steps ``triginfer run`` does for a config (no models: data steps only)."""
+    if not cfg.sections.get("models"):
+        return [s for s in STEPS if s.name in ("data", "dataset")]
+    return list(STEPS)
