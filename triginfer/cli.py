@@ -102,7 +102,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
     from triginfer.pipeline import run_pipeline
-
     from triginfer.steps import steps_for
 
     cfg = load_config(args.config)
