@@ -7,8 +7,8 @@ from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 
 
 def convert(*args, **kwargs):
-    """Convert a QKeras model (see :func:`triginfer.hls_export.convert.convert`)."""
-    from triginfer.hls_export.convert import convert as _convert
+    """Convert a QKeras model (see :func:`triginfer.hls_export.converter.convert`)."""
+    from triginfer.hls_export.converter import convert as _convert
 
     return _convert(*args, **kwargs)
 

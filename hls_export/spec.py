@@ -1,6 +1,6 @@
 """The FirmwareSpec: the one description of what the firmware computes.
 
-Written by :mod:`triginfer.hls_export.convert` from the hls4ml ModelGraph after
+Written by :mod:`triginfer.hls_export.converter` from the hls4ml ModelGraph after
 its optimizer passes, so it holds exactly what the generated HLS uses: the
 ordered layers, their integer weights and biases (mantissas) and the
 fixed-point type of every tensor. Everything downstream (emulator, bit-exact

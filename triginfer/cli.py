@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from triginfer import __version__
 from triginfer.errors import TrigInferError
 
@@ -122,6 +124,81 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("export-hls")
+def _cmd_export_hls(args: argparse.Namespace) -> int:
+    from triginfer.hls_export import convert
+    from triginfer.hls_export.report import hls_tool
+    from triginfer.pipeline import write_json
+    from triginfer.trigger_models.training import load_model
+
+    model = load_model(args.model)
+    firmware = convert(model, args.out, backend=args.backend, io_type=args.io_type,
+                       strategy=args.strategy, reuse_factor=args.reuse_factor, part=args.part,
+                       clock_period_ns=args.clock_ns)
+    firmware.spec.settings["target_scale"] = args.target_scale
+    firmware.spec.save(args.out)
+    print(f"HLS project and firmware_spec.json written to {args.out}")
+    if args.compile:
+        from triginfer.emulation import Emulator
+        from triginfer.features import has_track
+        from triginfer.simulation import simulate_muons
+        from triginfer.trigger_models.training import predict
+        from triginfer.trigger_models.workflow import model_inputs
+
+        firmware.compile()
+        kind = "dnn" if firmware.spec.input_shape == (21,) else "cnn"
+        sample = simulate_muons(args.check_events, seed=12345)
+        x = model_inputs(kind, sample.select(has_track(sample)))
+        csim = firmware.csim_predict(x)
+        qkeras = predict(model, x)
+        emulated = Emulator(firmware.spec).predict(x)
+        print(f"self-check on {len(x)} simulated events: C-sim == QKeras on "
+              f"{int(np.sum(np.all(csim == qkeras, axis=1)))}, emulator == C-sim on "
+              f"{int(np.sum(np.all(emulated == csim, axis=1)))}")
+    if args.synth:
+        tool = hls_tool()
+        if tool is None:
+            log.warning("synthesis skipped: neither vitis_hls nor vivado_hls is on PATH "
+                        "(the HLS project in %s is ready for them: build_prj.tcl)", args.out)
+        else:
+            report = firmware.synthesize()
+            write_json(Path(args.out) / "report.json", report)
+            print(f"synthesis ({tool}): latency {report['latency_cycles_worst']} cycles, "
+                  f"II {report['initiation_interval_max']}, resources {report['resources']}")
+    return 0
+
+
+@_command("emulate")
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    from triginfer.config import load_config
+    from triginfer.emulation.files import emulate_files
+    from triginfer.rootio import BranchMap
+
+    bmap = BranchMap()
+    tree = args.tree
+    if args.config:
+        data = load_config(args.config).data
+        bmap = data.branch_map_obj()
+        tree = args.tree or data.tree
+    summary = emulate_files(args.firmware, args.input, args.out, tree=tree or "muons",
+                            branch_map=bmap, step_size=args.step_size, workers=args.workers,
+                            scheduler=args.scheduler, progress=not args.quiet)
+    print(f"emulated {summary['events']} events in {summary['chunks']} chunks -> {args.out}")
+    if args.monitor:
+        from triginfer.emulation import Emulator
+        from triginfer.emulation.files import firmware_inputs
+        from triginfer.hls_export.spec import FirmwareSpec
+        from triginfer.rootio import read_sample
+
+        spec = FirmwareSpec.load(args.firmware)
+        sample = read_sample(args.input, tree or "muons", bmap, args.step_size,
+                             require_truth=False, entry_stop=args.monitor_events)
+        _, report = Emulator(spec).predict(firmware_inputs(spec, sample), monitor=True)
+        print(f"overflow monitor over the first {len(sample)} events:")
+        print(report.table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (exposed for tests and docs)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -166,6 +243,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", default=None, help="YAML config (default: the default one)")
     p.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     p.add_argument("--force", action="store_true", help="redo every step")
+
+    p = sub.add_parser("export-hls", parents=[common],
+                       help="convert a QKeras model into a bit-exact hls4ml HLS project",
+                       description="Convert a QKeras .h5 model with hls4ml (bit_exact), write the "
+                                   "HLS project and firmware_spec.json/.npz; optionally compile "
+                                   "the C simulation and run vendor synthesis.")
+    p.add_argument("--model", required=True, help="QKeras model (.h5)")
+    p.add_argument("--out", required=True, help="output directory for the HLS project")
+    p.add_argument("--backend", default="Vitis", help="hls4ml backend (default Vitis)")
+    p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
+    p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
+    p.add_argument("--reuse-factor", type=int, default=1)
+    p.add_argument("--part", default="xcvu13p-flga2577-2-e", help="FPGA part (default VU13P)")
+    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
+    p.add_argument("--target-scale", type=float, default=8.0,
+                   help="the model regresses q/pT times this (default 8, as triginfer train)")
+    p.add_argument("--compile", action="store_true",
+                   help="build the C simulation (g++) and check it against QKeras and the emulator")
+    p.add_argument("--check-events", type=int, default=20_000,
+                   help="simulated events for the --compile self-check")
+    p.add_argument("--synth", action="store_true",
+                   help="run Vitis/Vivado HLS synthesis if on PATH and write report.json")
+
+    p = sub.add_parser("emulate", parents=[common],
+                       help="emulate the firmware bit-exactly over ROOT files",
+                       description="Read events chunk by chunk, compute features, emulate the "
+                                   "firmware and write predictions with the event index.")
+    p.add_argument("--firmware", required=True, help="directory holding firmware_spec.json")
+    p.add_argument("--input", required=True, nargs="+", help="ROOT file(s)")
+    p.add_argument("--out", required=True, help="output .root, .parquet or .npy")
+    p.add_argument("--tree", default=None, help="tree name (default muons, or the config's)")
+    p.add_argument("--config", default=None, help="YAML config whose data section has the branch map")
+    p.add_argument("--step-size", type=int, default=200_000, help="events per chunk")
+    p.add_argument("--workers", type=int, default=None, help="local Dask workers (extra 'dask')")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    p.add_argument("--monitor", action="store_true", help="print the per-layer overflow table")
+    p.add_argument("--monitor-events", type=int, default=1_000_000,
+                   help="events (per file) the overflow table covers")
 
     p = sub.add_parser("train", parents=[common],
                        help="train the models a config names; write models, metrics.json, plots",
