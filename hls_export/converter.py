@@ -263,6 +263,10 @@ def convert(model, output_dir: str | os.PathLike, *, backend: str = "Vitis",
     if reuse_factor < 1:
         raise UnsupportedModelError(f"reuse_factor must be >= 1, got {reuse_factor}")
     check_model(model)
+    if any(type(layer).__name__ == "QBatchNormalization" for layer in model.layers):
+        log.warning("model %s: hls4ml's batch normalization is not bit-exact with QKeras's "
+                    "QBatchNormalization (which computes in float); the emulator matches the "
+                    "firmware, not QKeras", model.name)
     output_dir = Path(output_dir)
     project = _project_name(project_name or model.name)
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)

@@ -240,6 +240,6 @@ class FixedType:
             return np.clip(m, lo, hi, out=m if inplace else None)
         if mode == "SAT_ZERO":
             return np.where((m < lo) | (m > hi), 0, m).astype(m.dtype)
-        # SAT_SYM
-        sym_lo = -hi if self.signed else lo
+        # SAT_SYM (a 1-bit signed type has no symmetric range: ap_fixed saturates as SAT)
+        sym_lo = -hi if self.signed and self.width > 1 else lo
         return np.clip(m, sym_lo, hi, out=m if inplace else None)
