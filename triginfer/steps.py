@@ -210,6 +210,113 @@ def _log_metrics(metrics: dict[str, Any]) -> None:
                  f"{rate20 / 1e3:.2f}" if rate20 is not None else "-")
 
 
+def _firmware_settings(ctx: RunContext) -> dict[str, Any]:
+    section = ctx.cfg.section("firmware")
+    defaults = {"backend": "Vitis", "io_type": "io_parallel", "strategy": "Latency",
+                "reuse_factor": 1, "part": "xcvu13p-flga2577-2-e", "clock_period_ns": 5.0,
+                "csim_events": 20_000}
+    unknown = sorted(set(section) - set(defaults))
+    if unknown:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(defaults)}")
+    return {**defaults, **section}
+
+
+def _step_firmware(ctx: RunContext) -> dict[str, Any]:
+    """Convert every quantized model with hls4ml, compile the C simulation, cross-check."""
+    from triginfer.emulation import Emulator
+    from triginfer.hls_export import convert
+    from triginfer.trigger_models.training import load_model, predict
+    from triginfer.trigger_models.workflow import (
+        TARGET_SCALE,
+        model_inputs,
+        parse_models,
+    )
+
+    settings = _firmware_settings(ctx)
+    data = _dataset_for_training(ctx)
+    summary: dict[str, Any] = {"settings": settings, "models": {}}
+    for mc in parse_models(ctx.cfg.sections.get("models")):
+        model = load_model(ctx.run_dir / "train" / f"{mc.name}_quantized.h5")
+        out = ctx.run_dir / "firmware" / mc.name
+        firmware = convert(model, out, backend=settings["backend"], io_type=settings["io_type"],
+                           strategy=settings["strategy"], reuse_factor=settings["reuse_factor"],
+                           part=settings["part"], clock_period_ns=settings["clock_period_ns"],
+                           project_name=mc.name)
+        firmware.spec.settings["target_scale"] = TARGET_SCALE
+        firmware.spec.save(out)
+        firmware.compile()
+        x = model_inputs(mc.kind, data.test)[: settings["csim_events"]]
+        csim = firmware.csim_predict(x, progress=not ctx.quiet)
+        qkeras = predict(model, x)
+        emulated = Emulator(firmware.spec).predict(x)
+        entry = {"csim_events": len(x),
+                 "csim_equals_qkeras": int(np.sum(np.all(csim == qkeras, axis=1))),
+                 "emulator_equals_csim": int(np.sum(np.all(emulated == csim, axis=1))),
+                 "output_std": float(np.std(csim)),
+                 "project": str(out.relative_to(ctx.run_dir))}
+        log.info("%s firmware: C-sim == QKeras on %d/%d, emulator == C-sim on %d/%d events",
+                 mc.name, entry["csim_equals_qkeras"], len(x), entry["emulator_equals_csim"],
+                 len(x))
+        summary["models"][mc.name] = entry
+    write_json(ctx.path("firmware", "summary.json"), summary)
+    return summary
+
+
+def _step_emulate(ctx: RunContext) -> dict[str, Any]:
+    """Emulate the firmware on the whole test and minbias samples; compare with QKeras."""
+    import time
+
+    from triginfer.emulation import Emulator
+    from triginfer.hls_export import FirmwareSpec
+    from triginfer.trigger_models.workflow import TARGET_SCALE, model_inputs, parse_models
+
+    data = _dataset_for_training(ctx)
+    predictions = _load_predictions(ctx.run_dir / "train" / "predictions.npz")
+    summary: dict[str, Any] = {"models": {}}
+    emulated_preds: dict[str, np.ndarray] = {}
+    for mc in parse_models(ctx.cfg.sections.get("models")):
+        spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
+        emulator = Emulator(spec)
+        x = model_inputs(mc.kind, data.test)
+        t0 = time.perf_counter()
+        values, report = emulator.predict(x, monitor=True)
+        seconds = time.perf_counter() - t0
+        q_over_pt = values[:, 0] / TARGET_SCALE
+        qkeras = predictions[f"{mc.name}_quantized"]["test"]
+        entry = {"test_events": len(x), "events_per_s": len(x) / seconds,
+                 "emulator_equals_qkeras": int(np.sum(q_over_pt == qkeras)),
+                 "overflow": report.as_dict()}
+        emulated_preds[f"{mc.name}/test"] = q_over_pt
+        if data.minbias is not None:
+            mb = data.minbias.select(has_track(data.minbias))
+            mb_values = emulator.predict(model_inputs(mc.kind, mb))[:, 0] / TARGET_SCALE
+            full = np.zeros(len(data.minbias))
+            full[has_track(data.minbias)] = mb_values
+            entry["minbias_events"] = len(data.minbias)
+            entry["minbias_equals_qkeras"] = int(np.sum(full == predictions[
+                f"{mc.name}_quantized"]["minbias"]))
+            emulated_preds[f"{mc.name}/minbias"] = full
+        log.info("%s emulation: %d test events at %.2g events/s, emulator == QKeras on %d",
+                 mc.name, len(x), entry["events_per_s"], entry["emulator_equals_qkeras"])
+        if not ctx.quiet:
+            log.info("overflow monitor (%s, test sample):\n%s", mc.name, report.table())
+        summary["models"][mc.name] = entry
+    np.savez(ctx.path("emulation", "predictions.npz"), **emulated_preds)
+    write_json(ctx.path("emulation", "summary.json"), summary)
+    return {k: {kk: v[kk] for kk in ("test_events", "emulator_equals_qkeras")}
+            for k, v in summary["models"].items()}
+
+
+def _step_report(ctx: RunContext) -> dict[str, Any]:
+    from triginfer.report import write_report
+
+    path = write_report(ctx.run_dir, ctx.cfg)
+    log.info("report: %s", path)
+    return {"report": str(path.relative_to(ctx.run_dir))}
+
+
 STEPS: list[Step] = [
     # With data.source 'files' nothing is written, so the (instant) data step reruns.
     Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,)),
@@ -217,6 +324,9 @@ STEPS: list[Step] = [
     Step("train", _step_train, ("seed", "models", "training", "quantization"),
          outputs=("train/predictions.npz", "train/summary.json")),
     Step("metrics", _step_metrics, ("metrics",), outputs=("metrics.json",)),
+    Step("firmware", _step_firmware, ("firmware",), outputs=("firmware/summary.json",)),
+    Step("emulate", _step_emulate, (), outputs=("emulation/summary.json",)),
+    Step("report", _step_report, ("report",), outputs=("report.html",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
 

@@ -1,0 +1,192 @@
+"""The self-contained HTML report of a run (plots embedded) and the merged ``metrics.json``.
+
+Sections: dataset; models and bit widths; physics (resolution, turn-ons with
+baselines, rate vs threshold); firmware (bit-exact match counts, overflow
+table); reproducibility (package versions, seed, the config). Every number the
+report shows is also in ``metrics.json`` (the report step merges the firmware
+and emulation summaries into it).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib.metadata
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from triginfer.config import RunConfig
+from triginfer.pipeline import write_json
+
+PACKAGES = ("triginfer", "tensorflow", "qkeras", "hls4ml", "numpy", "uproot", "awkward",
+            "onnx", "onnxruntime", "xgboost-cpu", "tensorflow-model-optimization")
+
+CSS = """
+body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1150px; color: #222; }
+h1 { border-bottom: 3px solid #2a6fb0; padding-bottom: .2em; }
+h2 { color: #2a6fb0; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #eef3f8; } td.l, th.l { text-align: left; }
+img { max-width: 100%; border: 1px solid #ddd; margin: .4em 0; }
+.ok { color: #17803d; font-weight: bold; } .bad { color: #b3261e; font-weight: bold; }
+.note { color: #555; font-size: 13px; } pre { background: #f6f8fa; padding: .8em; font-size: 12px; }
+"""
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.exists():
+        return f'<p class="note">({alt}: not produced)</p>'
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(v: Any, tag: str, first: bool) -> str:
+        cls = ' class="l"' if first else ""
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        return f"<{tag}{cls}>{v if str(v).startswith('<span') else html.escape(str(v))}</{tag}>"
+
+    head = "".join(cell(h, "th", i == 0) for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell(v, "td", i == 0) for i, v in enumerate(r)) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _verdict(equal: int, total: int) -> str:
+    cls = "ok" if equal == total else "bad"
+    return f'<span class="{cls}">{equal} / {total}</span>'
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
+    """Write ``report.html`` into ``run_dir`` and merge every summary into ``metrics.json``."""
+    run_dir = Path(run_dir)
+    metrics = _read(run_dir / "metrics.json")
+    firmware = _read(run_dir / "firmware" / "summary.json")
+    emulation = _read(run_dir / "emulation" / "summary.json")
+    dataset = _read(run_dir / "data" / "summary.json")
+    training = metrics.get("training", {})
+    versions = _versions()
+    metrics.update({"firmware": firmware, "emulation": emulation, "versions": versions,
+                    "seed": cfg.seed})
+    write_json(run_dir / "metrics.json", metrics)
+
+    parts = [f"<h1>triginfer run report</h1><p class='note'>run directory {html.escape(str(run_dir))}"
+             f" &middot; config {html.escape(str(cfg.source_path))}</p>"]
+
+    # Dataset
+    mu = dataset.get("muons", {})
+    parts.append("<h2>Dataset</h2>")
+    parts.append(_table(["sample", "events", "with a track", "station efficiency", "pT median"], [
+        ["muons", mu.get("events", "-"), dataset.get("muons_with_track", "-"),
+         mu.get("station_efficiency", "-"), mu.get("gen_pt_percentiles", {}).get("50", "-")],
+        ["minbias", dataset.get("minbias", {}).get("events", "-"), "-",
+         dataset.get("minbias", {}).get("station_efficiency", "-"),
+         dataset.get("minbias", {}).get("gen_pt_percentiles", {}).get("50", "-")]]))
+    ev = training.get("events", {})
+    parts.append(f"<p>Split: {ev.get('train', '-')} train, {ev.get('val', '-')} validation, "
+                 f"{ev.get('test', '-')} test muons.</p>")
+
+    # Models
+    parts.append("<h2>Models and bit widths</h2>")
+    rows = []
+    for name, m in training.get("models", {}).items():
+        q = m.get("quantization", {})
+        d = q.get("default", {})
+        rows.append([name, m.get("kind"), f"input {q.get('input_bits')}.{q.get('input_integer')}",
+                     f"w{d.get('weight_bits')} b{d.get('bias_bits')} a{d.get('activation_bits')}",
+                     f"{m.get('sparsity', {}).get('total', 0):.3f}",
+                     m.get("epochs"), m.get("seconds")])
+    parts.append(_table(["model", "kind", "input bits", "widths", "sparsity", "epochs",
+                         "train s"], rows))
+    scan = training.get("bit_scan")
+    if scan:
+        parts.append(f"<p>Bit-width scan of {scan['model']}: chosen "
+                     f"<b>{scan['chosen_bits']}</b> bits (within {scan['tolerance']:.0%} of float "
+                     f"σ68 {scan['float_sigma68']:.4f}).</p>")
+        parts.append(_table(["bits", "σ68", "vs float"],
+                            [[r["bits"], r["sigma68"], f"{100 * r['relative_to_float']:+.1f}%"]
+                             for r in scan["rows"]]))
+        parts.append(_img(run_dir / "train" / scan["plot"], "bit scan"))
+
+    # Physics
+    parts.append("<h2>Physics</h2>")
+    rows = []
+    for name, e in metrics.get("models", {}).items():
+        rate20 = e.get("rate_at_20GeV_hz")
+        rows.append([name, e["resolution_sigma68"], e["resolution_gauss"],
+                     e["charge_misassignment"],
+                     f"{rate20 / 1e3:.2f}" if rate20 is not None else "-",
+                     ", ".join(f"{k}: {v:.3f}" for k, v in e.get("scales", {}).items())])
+    parts.append(_table(["model", "σ68", "Gaussian σ", "charge mis-ID", "rate @ 20 GeV [kHz]",
+                         "90% scales"], rows))
+    parts.append("<p class='note'>Resolution: spread of (1/pT_pred − 1/pT_true)·pT_true on the "
+                 "test muons. Turn-ons and rates use the L1 convention: predicted pT scaled so the "
+                 "efficiency is 90% at each threshold.</p>")
+    plots = metrics.get("plots", {})
+    for key, alt in (("resolution", "resolution vs pT"), ("turn_on", "turn-on curves"),
+                     ("rate", "rate vs threshold")):
+        if key in plots:
+            parts.append(_img(run_dir / "plots" / plots[key], alt))
+
+    # Firmware
+    parts.append("<h2>Firmware</h2>")
+    settings = firmware.get("settings", {})
+    parts.append(f"<p>hls4ml {html.escape(str(versions.get('hls4ml')))}, backend "
+                 f"{settings.get('backend')}, {settings.get('io_type')}, {settings.get('strategy')}"
+                 f", reuse factor {settings.get('reuse_factor')}, part {settings.get('part')}, "
+                 f"clock {settings.get('clock_period_ns')} ns. Latency and resources need "
+                 "Vitis HLS (not run here).</p>")
+    rows = []
+    for name, f in firmware.get("models", {}).items():
+        e = emulation.get("models", {}).get(name, {})
+        rows.append([name, _verdict(f["csim_equals_qkeras"], f["csim_events"]),
+                     _verdict(f["emulator_equals_csim"], f["csim_events"]),
+                     _verdict(e.get("emulator_equals_qkeras", 0), e.get("test_events", 0)),
+                     _verdict(e.get("minbias_equals_qkeras", 0), e.get("minbias_events", 0)),
+                     f"{e.get('events_per_s', 0):,.0f}"])
+    parts.append(_table(["model", "C-sim == QKeras", "emulator == C-sim",
+                         "emulator == QKeras (test)", "emulator == QKeras (minbias)",
+                         "emulator events/s"], rows))
+    for name, e in emulation.get("models", {}).items():
+        parts.append(f"<h3>Overflow monitor: {html.escape(name)} (test sample)</h3>")
+        parts.append(_table(
+            ["layer", "stage", "type", "overflows", "fraction", "min seen", "max seen", "range"],
+            [[s["layer"], s["stage"], s["type"], s["count"],
+              f"{s['count'] / s['total']:.2e}" if s["total"] else "0",
+              s["min_seen"], s["max_seen"], f"[{s['min_allowed']:.4g}, {s['max_allowed']:.4g}]"]
+             for s in e.get("overflow", [])]))
+
+    # Reproducibility
+    parts.append("<h2>Reproducibility</h2>")
+    parts.append(f"<p>Seed {cfg.seed}; {html.escape(platform.platform())}.</p>")
+    parts.append(_table(["package", "version"], [[k, v] for k, v in versions.items()]))
+    parts.append("<pre>" + html.escape(yaml.safe_dump(cfg.raw, sort_keys=False)) + "</pre>")
+
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>triginfer report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+    path = run_dir / "report.html"
+    tmp = path.with_name(".report.html.tmp")
+    tmp.write_text(page)
+    tmp.replace(path)
+    return path
