@@ -46,3 +46,19 @@ def small_root(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "small.root"
     write_samples(path, {"muons": simulate_muons(5000, 7), "minbias": simulate_minbias(3000, 7)})
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``gpu`` when ONNX Runtime has no CUDA provider."""
+    try:
+        import onnxruntime
+
+        has_cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (onnxruntime-gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -199,6 +199,41 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("export-onnx")
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    from triginfer.gpu_runtime import Session, export_bitexact_onnx, export_onnx
+
+    if bool(args.model) == bool(args.firmware):
+        from triginfer.errors import ConfigError
+
+        raise ConfigError("give exactly one of --model (Keras/QKeras .h5) or --firmware "
+                          "(a FirmwareSpec directory, for the bit-exact graph)")
+    if args.model:
+        from triginfer.trigger_models.training import load_model
+
+        path = export_onnx(load_model(args.model), args.out, opset=args.opset)
+    else:
+        from triginfer.hls_export import FirmwareSpec
+
+        path = export_bitexact_onnx(FirmwareSpec.load(args.firmware), args.out, opset=args.opset)
+    session = Session(path, device="cpu")
+    print(f"wrote {path} (input {session.input_name} {session.input_shape}, "
+          f"{'double' if session.input_dtype == np.float64 else 'float'})")
+    return 0
+
+
+@_command("export-triton")
+def _cmd_export_triton(args: argparse.Namespace) -> int:
+    from triginfer.gpu_runtime import export_triton_repository
+
+    model_dir = export_triton_repository(args.onnx, args.repo, args.name,
+                                         max_batch_size=args.max_batch_size,
+                                         max_queue_delay_us=args.max_queue_delay_us,
+                                         instance_count=args.instances, kind=args.kind)
+    print(f"wrote {model_dir}/config.pbtxt and {model_dir}/1/model.onnx")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (exposed for tests and docs)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -281,6 +316,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--monitor", action="store_true", help="print the per-layer overflow table")
     p.add_argument("--monitor-events", type=int, default=1_000_000,
                    help="events (per file) the overflow table covers")
+
+    p = sub.add_parser("export-onnx", parents=[common],
+                       help="export a (Q)Keras model, or the bit-exact firmware graph, to ONNX",
+                       description="--model exports a Keras/QKeras .h5 with tf2onnx; --firmware "
+                                   "builds the bit-exact graph of a FirmwareSpec (equal to the "
+                                   "emulator).")
+    p.add_argument("--model", default=None, help="Keras/QKeras model (.h5)")
+    p.add_argument("--firmware", default=None, help="FirmwareSpec directory (bit-exact graph)")
+    p.add_argument("--out", required=True, help="output .onnx")
+    p.add_argument("--opset", type=int, default=13)
+
+    p = sub.add_parser("export-triton", parents=[common],
+                       help="write a Triton model repository entry for an ONNX model",
+                       description="Writes <repo>/<name>/config.pbtxt and <repo>/<name>/1/model.onnx.")
+    p.add_argument("--onnx", required=True, help="ONNX model")
+    p.add_argument("--repo", required=True, help="model repository directory")
+    p.add_argument("--name", required=True, help="model name in the repository")
+    p.add_argument("--max-batch-size", type=int, default=4096)
+    p.add_argument("--max-queue-delay-us", type=int, default=500)
+    p.add_argument("--instances", type=int, default=1, help="instance_group count")
+    p.add_argument("--kind", default="gpu", choices=["gpu", "cpu"], help="instance kind")
 
     p = sub.add_parser("train", parents=[common],
                        help="train the models a config names; write models, metrics.json, plots",

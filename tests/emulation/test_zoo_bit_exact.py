@@ -2,7 +2,9 @@
 
 Each zoo model is converted (bit_exact), compiled with g++ and run on 10k
 events including inputs far outside the input range; the C simulation must
-equal QKeras and the emulator must equal the C simulation, on the full array.
+equal QKeras, the emulator must equal the C simulation, the bit-exact ONNX
+graph must equal the emulator and the tf2onnx export must equal QKeras, on
+the full array.
 (hls4ml's batch normalization is not bit-exact with QKeras's QBatchNormalization,
 which computes in float; there the emulator must still equal the C simulation.)
 """
@@ -50,6 +52,15 @@ def test_qkeras_csim_emulator_agree(entry, tmp_path):
     spec = FirmwareSpec.load(tmp_path / "prj")
     emulated, report = Emulator(spec).predict(x, monitor=True)
     _assert_equal(f"{entry.name} emulator vs C-sim", emulated, csim)
+    # The bit-exact ONNX graph equals the emulator; the tf2onnx export equals QKeras.
+    from triginfer.gpu_runtime import Session, export_bitexact_onnx, export_onnx
+
+    onnx_bitexact = Session(export_bitexact_onnx(spec, tmp_path / "bx.onnx"), device="cpu")
+    _assert_equal(f"{entry.name} bit-exact ONNX vs emulator", onnx_bitexact.run(x), emulated)
+    onnx_qkeras = Session(export_onnx(model, tmp_path / "q.onnx"), device="cpu")
+    _assert_equal(f"{entry.name} QKeras ONNX vs QKeras", onnx_qkeras.run(x.astype(np.float32)),
+                  np.asarray(model.predict(x.astype(np.float32), batch_size=4096, verbose=0),
+                             np.float64).reshape(len(x), -1))
     input_stat = report.stats[0]
     assert input_stat.count > 0, "the test inputs should saturate the input quantizer"
     if entry.name == "saturating":

@@ -1,0 +1,79 @@
+"""Export an ONNX model as an NVIDIA Triton model repository entry.
+
+Layout: ``<repo>/<name>/config.pbtxt`` and ``<repo>/<name>/1/model.onnx``, with
+``platform: "onnxruntime_onnx"``, ``max_batch_size``, input and output dims
+without the batch dimension (read from the ONNX graph), ``dynamic_batching``
+with the queue delay, and an ``instance_group``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from triginfer.errors import ConfigError
+
+_TRITON_TYPES = {1: "TYPE_FP32", 11: "TYPE_FP64", 10: "TYPE_FP16", 7: "TYPE_INT64",
+                 6: "TYPE_INT32"}
+
+
+def _io(value_info) -> tuple[str, str, list[int]]:
+    tensor = value_info.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim][1:]
+    return value_info.name, _TRITON_TYPES.get(tensor.elem_type, "TYPE_FP32"), dims
+
+
+def config_text(onnx_path: str | os.PathLike, name: str, max_batch_size: int,
+                max_queue_delay_us: int, instance_count: int, kind: str) -> str:
+    """The ``config.pbtxt`` text for an ONNX model."""
+    import onnx
+
+    if kind not in ("KIND_GPU", "KIND_CPU", "gpu", "cpu"):
+        raise ConfigError(f"instance kind must be gpu or cpu, got {kind!r}")
+    kind = kind if kind.startswith("KIND_") else f"KIND_{kind.upper()}"
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    init_names = {i.name for i in model.graph.initializer}
+    inputs = [_io(v) for v in model.graph.input if v.name not in init_names]
+    outputs = [_io(v) for v in model.graph.output]
+
+    def block(items):
+        return ",\n".join(
+            f'  {{\n    name: "{n}"\n    data_type: {t}\n    dims: [ {", ".join(map(str, d))} ]\n  }}'
+            for n, t, d in items)
+
+    preferred = sorted({b for b in (max_batch_size // 4, max_batch_size // 2, max_batch_size)
+                        if b > 0})
+    return (
+        f'name: "{name}"\n'
+        'platform: "onnxruntime_onnx"\n'
+        f"max_batch_size: {int(max_batch_size)}\n"
+        f"input [\n{block(inputs)}\n]\n"
+        f"output [\n{block(outputs)}\n]\n"
+        "dynamic_batching {\n"
+        f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]\n"
+        f"  max_queue_delay_microseconds: {int(max_queue_delay_us)}\n"
+        "}\n"
+        "instance_group [\n"
+        f"  {{\n    count: {int(instance_count)}\n    kind: {kind}\n  }}\n"
+        "]\n"
+    )
+
+
+def export_triton_repository(onnx_path: str | os.PathLike, repo_dir: str | os.PathLike,
+                             name: str, max_batch_size: int = 4096,
+                             max_queue_delay_us: int = 500, instance_count: int = 1,
+                             kind: str = "gpu") -> Path:
+    """Write ``<repo>/<name>/config.pbtxt`` and ``<repo>/<name>/1/model.onnx``; returns the
+    model directory."""
+    onnx_path = Path(onnx_path)
+    if not onnx_path.exists():
+        raise ConfigError(f"{onnx_path}: ONNX model not found")
+    if max_batch_size < 1 or instance_count < 1 or max_queue_delay_us < 0:
+        raise ConfigError("max_batch_size and instance_count must be >= 1, the delay >= 0")
+    text = config_text(onnx_path, name, max_batch_size, max_queue_delay_us, instance_count, kind)
+    model_dir = Path(repo_dir) / name
+    (model_dir / "1").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_path, model_dir / "1" / "model.onnx")
+    (model_dir / "config.pbtxt").write_text(text)
+    return model_dir

@@ -1,0 +1,193 @@
+"""gpu_runtime on the CPU provider: sessions, fallback, ONNX exactness, batcher, Triton configs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tests.emulation.test_files import _dnn_spec
+from triginfer.emulation import Emulator
+from triginfer.gpu_runtime import (
+    DynamicBatcher,
+    Session,
+    available_devices,
+    export_bitexact_onnx,
+    export_triton_repository,
+)
+from triginfer.gpu_runtime.batcher import BatcherClosedError, QueueFullError
+from triginfer.gpu_runtime.session import DeviceUnavailableError, providers_for
+
+
+@pytest.fixture(scope="module")
+def bitexact(tmp_path_factory):
+    spec = _dnn_spec(5)
+    path = export_bitexact_onnx(spec, tmp_path_factory.mktemp("onnx") / "bx.onnx")
+    return spec, path
+
+
+def test_bitexact_onnx_equals_emulator(bitexact):
+    spec, path = bitexact
+    session = Session(path, device="cpu")
+    x = np.random.default_rng(0).normal(0, 5, (20_000, 21))
+    x[:100] *= 50  # saturate the input
+    want = Emulator(spec).predict(x)
+    got = session.run(x)
+    bad = np.flatnonzero(np.any(got != want, axis=1))
+    print(f"bit-exact ONNX vs emulator: {len(bad)} mismatches of {len(x)}")
+    assert len(bad) == 0
+    assert np.std(want) > 0.1
+
+
+def test_session_chunks_and_shapes(bitexact):
+    _, path = bitexact
+    session = Session(path, device="auto", max_batch=1000)
+    assert session.provider in ("CPUExecutionProvider", "CUDAExecutionProvider",
+                                "TensorrtExecutionProvider")
+    x = np.random.default_rng(1).normal(0, 2, (2500, 21))
+    assert session.run(x).shape == (2500, 1)
+    assert session.run(x[:1]).shape == (1, 1)
+    np.testing.assert_array_equal(session.run(x), Session(path, max_batch=10**6).run(x))
+    from triginfer.errors import ShapeError
+
+    with pytest.raises(ShapeError):
+        session.run(np.zeros((3, 20)))
+
+
+def test_missing_device_is_a_clear_error(bitexact):
+    if "cuda" in available_devices():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(DeviceUnavailableError, match="onnxruntime-gpu"):
+        Session(bitexact[1], device="cuda")
+    assert providers_for("auto")[-1] == "CPUExecutionProvider"
+
+
+@pytest.mark.gpu
+def test_cuda_session_matches_cpu(bitexact):
+    if "cuda" not in available_devices():
+        pytest.skip("no CUDA provider")
+    x = np.random.default_rng(2).normal(0, 3, (50_000, 21))
+    gpu = Session(bitexact[1], device="cuda")
+    assert gpu.uses_cuda
+    np.testing.assert_array_equal(gpu.run(x), Session(bitexact[1], device="cpu").run(x))
+
+
+def test_batcher_stress_8_threads(bitexact):
+    spec, path = bitexact
+    session = Session(path, device="cpu", threads=1)
+    n_threads, n_requests = 8, 10_000
+    rng = np.random.default_rng(3)
+    inputs = rng.normal(0, 3, (n_threads, n_requests, 21))
+    want = Emulator(spec).predict(inputs.reshape(-1, 21)).reshape(n_threads, n_requests, 1)
+    results = [[None] * n_requests for _ in range(n_threads)]
+    batcher = DynamicBatcher(session, max_batch_size=256, max_queue_delay_us=500,
+                             max_queue=4096)
+
+    def producer(t: int) -> None:
+        futures = [batcher.submit(inputs[t, i]) for i in range(n_requests)]
+        for i, f in enumerate(futures):
+            results[t][i] = f.result(timeout=60)
+
+    threads = [threading.Thread(target=producer, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    batcher.close()
+    got = np.array(results)
+    assert got.shape == want.shape
+    bad = int(np.sum(got != want))
+    print(f"batcher: {bad} wrong of {got.size}; {batcher.stats.summary()}")
+    assert bad == 0
+    assert len(batcher.stats.latencies) == n_threads * n_requests  # none lost, none twice
+    assert sum(batcher.stats.batch_sizes) == n_threads * n_requests
+    assert np.median(batcher.stats.batch_sizes) > 1
+    assert max(batcher.stats.batch_sizes) <= 256
+
+
+def test_batcher_backpressure_close_and_cancel():
+    gate = threading.Event()
+
+    def slow_run(x):
+        gate.wait(5)
+        return x.sum(axis=1, keepdims=True)
+
+    batcher = DynamicBatcher(slow_run, max_batch_size=2, max_queue_delay_us=0, max_queue=4)
+    first = [batcher.submit(np.ones((1, 3))) for _ in range(2)]  # taken by the worker, blocked
+    import time
+
+    time.sleep(0.05)
+    queued = [batcher.submit(np.ones((1, 3))) for _ in range(4)]  # fills the queue
+    with pytest.raises(QueueFullError):
+        batcher.submit(np.ones((1, 3)), timeout=0.05)
+    gate.set()
+    batcher.close()
+    assert all(f.result()[0, 0] == 3.0 for f in first + queued)
+    with pytest.raises(BatcherClosedError):
+        batcher.submit(np.ones((1, 3)))
+
+    gate.clear()
+    cancelled = DynamicBatcher(slow_run, max_batch_size=1, max_queue_delay_us=0, max_queue=8)
+    running = cancelled.submit(np.ones((1, 3)))
+    time.sleep(0.05)
+    waiting = [cancelled.submit(np.ones((1, 3))) for _ in range(3)]
+    threading.Timer(0.1, gate.set).start()
+    cancelled.close(cancel=True)
+    assert running.result()[0, 0] == 3.0
+    from concurrent.futures import CancelledError
+
+    for f in waiting:
+        with pytest.raises(CancelledError):
+            f.result()
+
+
+def test_triton_repository_parses_as_model_config(bitexact, tmp_path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    model_dir = export_triton_repository(bitexact[1], tmp_path / "repo", "muon_pt",
+                                         max_batch_size=1024, max_queue_delay_us=250,
+                                         instance_count=2, kind="gpu")
+    assert (model_dir / "1" / "model.onnx").exists()
+    config = text_format.Parse((model_dir / "config.pbtxt").read_text(),
+                               model_config_pb2.ModelConfig())
+    assert config.name == "muon_pt"
+    assert config.platform == "onnxruntime_onnx"
+    assert config.max_batch_size == 1024
+    assert list(config.input[0].dims) == [21]
+    assert config.input[0].data_type == model_config_pb2.TYPE_FP64
+    assert list(config.output[0].dims) == [1]
+    assert config.dynamic_batching.max_queue_delay_microseconds == 250
+    assert config.instance_group[0].count == 2
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+
+
+@pytest.mark.slow
+def test_float_onnx_within_1e6_and_cli(cli, tmp_path):
+    from tests.zoo import ZOO, build
+    from triginfer.gpu_runtime import export_onnx
+
+    model = build(ZOO[0])
+    x = np.random.default_rng(4).normal(0, 2, (5000, 10)).astype(np.float32)
+    # A float model: the same layers without quantizers is what tf2onnx sees as float.
+    from tensorflow import keras
+
+    inputs = keras.Input((10,))
+    h = keras.layers.Dense(16, activation="relu")(inputs)
+    float_model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    session = Session(export_onnx(float_model, tmp_path / "f.onnx"), device="cpu")
+    keras_out = float_model.predict(x, verbose=0).astype(np.float64)
+    assert np.max(np.abs(session.run(x) - keras_out) / np.maximum(1.0, np.abs(keras_out))) <= 1e-6
+    from triginfer.trigger_models.training import save_model
+
+    h5 = save_model(model, tmp_path / "q.h5")
+    result = cli("export-onnx", "--model", h5, "--out", tmp_path / "q.onnx")
+    assert result.code == 0, result.err
+    result = cli("export-triton", "--onnx", tmp_path / "q.onnx", "--repo", tmp_path / "repo",
+                 "--name", "zoo", "--kind", "cpu")
+    assert result.code == 0, result.err
+    assert (tmp_path / "repo" / "zoo" / "config.pbtxt").exists()
+    bad = cli("export-onnx", "--out", tmp_path / "x.onnx")
+    assert bad.code == 2
+    assert "exactly one of --model" in bad.err
