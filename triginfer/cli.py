@@ -234,6 +234,49 @@ def _cmd_export_triton(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("bench")
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from triginfer.features import has_track
+    from triginfer.latency_bench.runtime import plots, profile_ops, run_benchmark, table
+    from triginfer.pipeline import write_json
+    from triginfer.simulation import simulate_muons
+    from triginfer.trigger_models.workflow import model_inputs
+
+    keras_model = None
+    if args.keras:
+        from triginfer.trigger_models.training import load_model
+
+        keras_model = load_model(args.keras)
+    spec = None
+    if args.firmware:
+        from triginfer.hls_export import FirmwareSpec
+
+        spec = FirmwareSpec.load(args.firmware)
+    from triginfer.gpu_runtime import Session
+
+    probe = Session(args.onnx, device=args.device, warmup=False)
+    kind = "dnn" if tuple(probe.input_shape) == (21,) else "cnn"
+    sample = simulate_muons(args.events, seed=777)
+    x = model_inputs(kind, sample.select(has_track(sample)))
+    batches = tuple(int(b) for b in args.batch_sizes.split(","))
+    result = run_benchmark(args.onnx, x, keras_model=keras_model, spec=spec, device=args.device,
+                           batch_sizes=batches, min_seconds=args.seconds,
+                           offered_rate_hz=args.offered_rate, load_seconds=args.load_seconds,
+                           threads=args.threads, progress=not args.quiet)
+    result["profile_at_4096"] = profile_ops(args.onnx, x[:4096])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result["plots"] = plots(result, out)
+    result["batcher"].pop("latencies_us", None)
+    write_json(out / "bench.json", result)
+    print(table(result))
+    print("time per operator at batch 4096 (ONNX Runtime profiler):")
+    for row in result["profile_at_4096"][:8]:
+        print(f"  {row['op']:<14s} {row['share']:6.1%} {row['us_per_call']:10.1f} us/call")
+    print(f"wrote {out / 'bench.json'} and plots")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (exposed for tests and docs)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -337,6 +380,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queue-delay-us", type=int, default=500)
     p.add_argument("--instances", type=int, default=1, help="instance_group count")
     p.add_argument("--kind", default="gpu", choices=["gpu", "cpu"], help="instance kind")
+
+    p = sub.add_parser("bench", parents=[common],
+                       help="throughput and latency of an ONNX model vs batch size (and Keras)",
+                       description="ONNX Runtime throughput and latency p50/p90/p99 vs batch "
+                                   "size, the dynamic batcher under an offered load, Keras predict "
+                                   "of the same model, and a measured roofline.")
+    p.add_argument("--onnx", required=True, help="ONNX model")
+    p.add_argument("--keras", default=None, help="the same model as .h5, for Keras predict")
+    p.add_argument("--firmware", default=None,
+                   help="FirmwareSpec directory (model FLOPs for the roofline)")
+    p.add_argument("--out", required=True, help="output directory (bench.json, plots)")
+    p.add_argument("--device", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--batch-sizes", default="1,8,64,512,4096,32768")
+    p.add_argument("--seconds", type=float, default=0.5, help="minimum time per batch size")
+    p.add_argument("--events", type=int, default=100_000, help="simulated events to draw from")
+    p.add_argument("--offered-rate", type=float, default=5_000.0,
+                   help="events/s offered to the dynamic batcher")
+    p.add_argument("--load-seconds", type=float, default=2.0)
 
     p = sub.add_parser("train", parents=[common],
                        help="train the models a config names; write models, metrics.json, plots",
