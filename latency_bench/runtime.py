@@ -228,6 +228,7 @@ def profile_ops(onnx_path, x: np.ndarray, calls: int = 20) -> list[dict[str, Any
     import json
     import os
     import tempfile
+    from pathlib import Path
 
     import onnxruntime as ort
 
@@ -242,7 +243,7 @@ def profile_ops(onnx_path, x: np.ndarray, calls: int = 20) -> list[dict[str, Any
         xin = np.ascontiguousarray(x, dtype=dtype)
         for _ in range(calls):
             session.run(None, {name: xin})
-        events = json.loads(open(session.end_profiling()).read())
+        events = json.loads(Path(session.end_profiling()).read_text())
     per_op: dict[str, float] = {}
     for ev in events:
         if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):

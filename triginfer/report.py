@@ -2,7 +2,9 @@
 
 Sections: dataset; models and bit widths; physics (resolution, turn-ons with
 baselines, rate vs threshold); firmware (bit-exact match counts, overflow
-table); reproducibility (package versions, seed, the config). Every number the
+table); latency and resources vs the L1 budget (estimate or synthesis,
+labelled); batched runtime (throughput and latency vs batch); reproducibility
+(package versions, seed, the config). Every number the
 report shows is also in ``metrics.json`` (the report step merges the firmware
 and emulation summaries into it).
 """
@@ -85,10 +87,12 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     firmware = _read(run_dir / "firmware" / "summary.json")
     emulation = _read(run_dir / "emulation" / "summary.json")
     dataset = _read(run_dir / "data" / "summary.json")
+    onnx_summary = _read(run_dir / "onnx" / "summary.json")
+    bench = _read(run_dir / "bench" / "summary.json")
     training = metrics.get("training", {})
     versions = _versions()
-    metrics.update({"firmware": firmware, "emulation": emulation, "versions": versions,
-                    "seed": cfg.seed})
+    metrics.update({"firmware": firmware, "emulation": emulation, "onnx": onnx_summary,
+                    "bench": bench, "versions": versions, "seed": cfg.seed})
     write_json(run_dir / "metrics.json", metrics)
 
     parts = [f"<h1>triginfer run report</h1><p class='note'>run directory {html.escape(str(run_dir))}"
@@ -155,8 +159,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     parts.append(f"<p>hls4ml {html.escape(str(versions.get('hls4ml')))}, backend "
                  f"{settings.get('backend')}, {settings.get('io_type')}, {settings.get('strategy')}"
                  f", reuse factor {settings.get('reuse_factor')}, part {settings.get('part')}, "
-                 f"clock {settings.get('clock_period_ns')} ns. Latency and resources need "
-                 "Vitis HLS (not run here).</p>")
+                 f"clock {settings.get('clock_period_ns')} ns.</p>")
     rows = []
     for name, f in firmware.get("models", {}).items():
         e = emulation.get("models", {}).get(name, {})
@@ -176,6 +179,58 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
               f"{s['count'] / s['total']:.2e}" if s["total"] else "0",
               s["min_seen"], s["max_seen"], f"[{s['min_allowed']:.4g}, {s['max_allowed']:.4g}]"]
              for s in e.get("overflow", [])]))
+
+    # Latency and resources vs budget
+    if bench:
+        b = bench.get("budget", {})
+        parts.append("<h2>Latency and resources vs the L1 budget</h2>")
+        parts.append(f"<p>Budget {html.escape(str(b.get('name')))}: algorithm latency ≤ "
+                     f"{b.get('algorithm_latency_ns')} ns at {b.get('clock_mhz')} MHz, a new event "
+                     f"every {b.get('max_initiation_interval_ns')} ns, ≤ "
+                     f"{100 * b.get('max_resource_fraction', 0):.0f}% of each resource of "
+                     f"{html.escape(str(b.get('part')))}.</p>")
+        for name, m in bench.get("models", {}).items():
+            fpga = m["fpga"]
+            label = ("<b>estimate</b> (no vendor synthesis report)" if fpga["source"] == "estimate"
+                     else "<b>synthesis report</b>")
+            parts.append(f"<h3>{html.escape(name)}: {fpga['latency_cycles']} cycles = "
+                         f"{fpga['latency_ns']:.0f} ns, II {fpga['initiation_interval']} — "
+                         f"{label}</h3>")
+            parts.append(_table(["check", "value", "limit", "unit", "source", "result"], [
+                [r["check"], r["value"], r["limit"], r["unit"], r["source"],
+                 '<span class="ok">pass</span>' if r["passed"] else '<span class="bad">FAIL</span>']
+                for r in m["budget_check"]]))
+
+        # Runtime
+        parts.append("<h2>Batched runtime (ONNX Runtime)</h2>")
+        for name, m in bench.get("models", {}).items():
+            rt = m["runtime"]
+            keras = {r["batch"]: r for r in rt.get("keras", [])}
+            o = onnx_summary.get("models", {}).get(name, {})
+            parts.append(f"<p>{html.escape(name)} ({rt.get('onnx_version')} ONNX) on "
+                         f"{html.escape(rt['provider'])}; roofline "
+                         f"{(rt.get('roofline_events_per_s') or 0):,.0f} events/s from "
+                         f"{rt['machine_flops'] / 1e9:.1f} GFLOP/s measured. ONNX checks: float "
+                         f"max |diff| {o.get('float_max_abs_diff', float('nan')):.2g}, QKeras ONNX"
+                         f" == QKeras {_verdict(o.get('quantized_equals_qkeras', 0), o.get('events', 0))}"
+                         f", bit-exact ONNX == emulator "
+                         f"{_verdict(o.get('bitexact_equals_emulator', 0), o.get('events', 0))}.</p>")
+            parts.append(_table(
+                ["batch", "ORT events/s", "p50 µs", "p90 µs", "p99 µs", "of roofline",
+                 "Keras events/s"],
+                [[r["batch"], f"{r['events_per_s']:,.0f}", r["p50_us"], r["p90_us"], r["p99_us"],
+                  f"{r.get('fraction_of_roofline', 0):.1%}",
+                  f"{keras[r['batch']]['events_per_s']:,.0f}" if r["batch"] in keras else "-"]
+                 for r in rt["onnx"]]))
+            bt = rt.get("batcher", {})
+            parts.append(f"<p>Dynamic batcher at {bt.get('offered_rate_hz', 0):,.0f} events/s "
+                         f"offered: {bt.get('achieved_events_per_s', 0):,.0f} events/s, median "
+                         f"batch {bt.get('median_batch', 0):.0f}, latency p50/p99 "
+                         f"{bt.get('latency_p50_us', 0):.0f}/{bt.get('latency_p99_us', 0):.0f} µs."
+                         "</p>")
+            for key in ("throughput", "latency"):
+                if key in rt.get("plots", {}):
+                    parts.append(_img(run_dir / "plots" / name / rt["plots"][key], key))
 
     # Reproducibility
     parts.append("<h2>Reproducibility</h2>")

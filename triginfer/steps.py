@@ -309,6 +309,97 @@ def _step_emulate(ctx: RunContext) -> dict[str, Any]:
             for k, v in summary["models"].items()}
 
 
+def _step_onnx(ctx: RunContext) -> dict[str, Any]:
+    """Export float, QKeras and bit-exact ONNX; check them against Keras and the emulator."""
+    from triginfer.emulation import Emulator
+    from triginfer.gpu_runtime import Session, export_bitexact_onnx, export_onnx
+    from triginfer.hls_export import FirmwareSpec
+    from triginfer.trigger_models.training import load_model, predict
+    from triginfer.trigger_models.workflow import model_inputs, parse_models
+
+    data = _dataset_for_training(ctx)
+    summary: dict[str, Any] = {"models": {}}
+    for mc in parse_models(ctx.cfg.sections.get("models")):
+        out = ctx.run_dir / "onnx"
+        x = model_inputs(mc.kind, data.test)
+        entry: dict[str, Any] = {"events": len(x)}
+        for version in ("float", "quantized"):
+            model = load_model(ctx.run_dir / "train" / f"{mc.name}_{version}.h5")
+            path = export_onnx(model, out / f"{mc.name}_{version}.onnx")
+            got = Session(path, device="cpu").run(x)
+            want = predict(model, x)
+            if version == "float":
+                entry["float_max_abs_diff"] = float(np.max(np.abs(got - want)))
+            else:
+                entry["quantized_equals_qkeras"] = int(np.sum(np.all(got == want, axis=1)))
+        spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
+        path = export_bitexact_onnx(spec, out / f"{mc.name}_bitexact.onnx")
+        got = Session(path, device="cpu").run(x)
+        entry["bitexact_equals_emulator"] = int(np.sum(np.all(got == Emulator(spec).predict(x),
+                                                              axis=1)))
+        log.info("%s ONNX: float max |diff| %.2g, QKeras ONNX == QKeras on %d/%d, bit-exact "
+                 "ONNX == emulator on %d/%d", mc.name, entry["float_max_abs_diff"],
+                 entry["quantized_equals_qkeras"], len(x), entry["bitexact_equals_emulator"],
+                 len(x))
+        summary["models"][mc.name] = entry
+    write_json(ctx.path("onnx", "summary.json"), summary)
+    return summary
+
+
+def _step_bench(ctx: RunContext) -> dict[str, Any]:
+    """Runtime benchmark of each model's ONNX export, and the FPGA budget check."""
+    from triginfer.hls_export import FirmwareSpec
+    from triginfer.latency_bench import budget_from_config, check, estimate, with_synthesis
+    from triginfer.latency_bench.runtime import plots, profile_ops, run_benchmark, table
+    from triginfer.trigger_models.training import load_model
+    from triginfer.trigger_models.workflow import model_inputs, parse_models
+
+    section = ctx.cfg.section("runtime")
+    unknown = sorted(set(section) - {"batch_sizes", "seconds", "offered_rate", "load_seconds",
+                                     "device", "version"})
+    if unknown:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError(f"runtime: unknown key(s) {unknown}")
+    budget = budget_from_config(ctx.cfg.section("budgets"))
+    data = _dataset_for_training(ctx)
+    summary: dict[str, Any] = {"budget": budget.__dict__, "models": {}}
+    version = section.get("version", "float")
+    for mc in parse_models(ctx.cfg.sections.get("models")):
+        spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
+        report_path = ctx.run_dir / "firmware" / mc.name / "report.json"
+        synth = None
+        if report_path.exists():
+            import json
+
+            synth = json.loads(report_path.read_text())
+        fpga = with_synthesis(estimate(spec), synth)
+        checks = check(fpga, budget)
+        x = model_inputs(mc.kind, data.test)
+        result = run_benchmark(
+            ctx.run_dir / "onnx" / f"{mc.name}_{version}.onnx", x,
+            keras_model=load_model(ctx.run_dir / "train" / f"{mc.name}_{version}.h5"), spec=spec,
+            device=section.get("device", "auto"),
+            batch_sizes=tuple(section.get("batch_sizes", (1, 8, 64, 512, 4096, 32768))),
+            min_seconds=float(section.get("seconds", 0.3)),
+            offered_rate_hz=float(section.get("offered_rate", 5000.0)),
+            load_seconds=float(section.get("load_seconds", 1.0)), progress=not ctx.quiet)
+        result["onnx_version"] = version
+        result["profile_at_4096"] = profile_ops(
+            ctx.run_dir / "onnx" / f"{mc.name}_{version}.onnx", x[:4096])
+        result["plots"] = plots(result, ctx.run_dir / "plots" / mc.name)
+        result["batcher"].pop("latencies_us", None)
+        log.info("%s runtime benchmark (%s ONNX):\n%s", mc.name, version, table(result))
+        log.info("%s FPGA (%s): %d cycles = %.0f ns, II %d, %s; budget %s", mc.name,
+                 fpga["source"], fpga["latency_cycles"], fpga["latency_ns"],
+                 fpga["initiation_interval"], fpga["resources"],
+                 "passed" if all(r["passed"] for r in checks) else "FAILED")
+        summary["models"][mc.name] = {"fpga": fpga, "budget_check": checks, "runtime": result}
+    write_json(ctx.path("bench", "summary.json"), summary)
+    return {name: all(r["passed"] for r in m["budget_check"])
+            for name, m in summary["models"].items()}
+
+
 def _step_report(ctx: RunContext) -> dict[str, Any]:
     from triginfer.report import write_report
 
@@ -326,6 +417,8 @@ STEPS: list[Step] = [
     Step("metrics", _step_metrics, ("metrics",), outputs=("metrics.json",)),
     Step("firmware", _step_firmware, ("firmware",), outputs=("firmware/summary.json",)),
     Step("emulate", _step_emulate, (), outputs=("emulation/summary.json",)),
+    Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",)),
+    Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",)),
     Step("report", _step_report, ("report",), outputs=("report.html",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
