@@ -140,7 +140,14 @@ class Emulator:
                 # No partial sum can leave the accumulator's range: skip its wrap step.
                 plan["accum_safe"] = bound <= plan["accum"].max_mantissa
             if layer.kind == "batchnorm":
-                return False  # products of two types: keep the int64 path
+                plan = self._plans[layer.name]
+                top = max(frac + plan["scale_type"].frac, plan["bias_type"].frac)
+                bound = (x_bound * float(np.abs(plan["scale"]).max(initial=0))
+                         * 2.0 ** (top - frac - plan["scale_type"].frac)
+                         + float(np.abs(plan["bias"]).max(initial=0))
+                         * 2.0 ** (top - plan["bias_type"].frac))
+                if bound >= 2.0**51:
+                    return False
             result = layer.fixed("result")
             x_bound, frac = max(abs(result.min_mantissa), abs(result.max_mantissa)), result.frac
         return True

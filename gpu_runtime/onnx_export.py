@@ -225,6 +225,14 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
             m = g.convert(g.op("Max", [m, g.const(0.0)]), frac, result)
         elif kind == "linear":
             m = g.convert(m, frac, result)
+        elif kind == "batchnorm":
+            sf, bf = layer.fixed("scale").frac, layer.fixed("bias").frac
+            top = max(frac + sf, bf)
+            prod = g.op("Mul", [m, g.const(np.ldexp(layer.arrays["scale"].astype(np.float64),
+                                                    top - frac - sf))])
+            total = g.op("Add", [prod, g.const(np.ldexp(layer.arrays["bias"].astype(np.float64),
+                                                        top - bf))])
+            m = g.convert(total, top, result)
         elif kind == "flatten":
             m = g.op("Reshape", [m, g.const(np.array([-1, *layer.output_shape], np.int64))])
         elif kind == "maxpool2d" or kind == "maxpool1d":
