@@ -27,6 +27,7 @@ ZOO = (
     ZooEntry("conv2d_maxpool"),
     ZooEntry("batchnorm", qkeras_exact=False),
     ZooEntry("dnn_reuse4", reuse_factor=4),
+    ZooEntry("conv1d_reuse2", reuse_factor=2),
     ZooEntry("saturating", input_scale=40.0),
 )
 

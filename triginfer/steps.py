@@ -214,7 +214,7 @@ def _firmware_settings(ctx: RunContext) -> dict[str, Any]:
     section = ctx.cfg.section("firmware")
     defaults = {"backend": "Vitis", "io_type": "io_parallel", "strategy": "Latency",
                 "reuse_factor": 1, "part": "xcvu13p-flga2577-2-e", "clock_period_ns": 5.0,
-                "csim_events": 20_000}
+                "csim_events": 0}
     unknown = sorted(set(section) - set(defaults))
     if unknown:
         from triginfer.errors import ConfigError
@@ -247,7 +247,9 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
         firmware.spec.settings["target_scale"] = TARGET_SCALE
         firmware.spec.save(out)
         firmware.compile()
-        x = model_inputs(mc.kind, data.test)[: settings["csim_events"]]
+        x = model_inputs(mc.kind, data.test)
+        if settings["csim_events"]:  # 0: the whole test set
+            x = x[: settings["csim_events"]]
         csim = firmware.csim_predict(x, progress=not ctx.quiet)
         qkeras = predict(model, x)
         emulated = Emulator(firmware.spec).predict(x)
