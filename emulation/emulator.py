@@ -15,6 +15,8 @@ templates do:
   the bound ``max|x| * max_j sum_i |w_ij|`` proves every partial sum is below 2**53 (exact), else in
   int64. Otherwise each product is rounded separately (int64 path).
 * **relu**: ``max(x, 0)`` then the result conversion; **linear**: the conversion.
+* **sigmoid / tanh**: hls4ml's lookup table (stored in the spec) indexed by
+  ``int(x * table_size / range) + table_size / 2``, clipped, then the conversion.
 * **batchnorm**: ``x * scale + bias`` exact, then the result conversion.
 * **max pooling**: the maximum over each window, then the result conversion.
 * **flatten**: a reshape (channels-last order, as hls4ml).
@@ -34,8 +36,8 @@ from triginfer.errors import ShapeError, UnsupportedModelError
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
 
-SUPPORTED = ("input", "dense", "conv1d", "conv2d", "relu", "linear", "batchnorm", "maxpool1d",
-             "maxpool2d", "flatten")
+SUPPORTED = ("input", "dense", "conv1d", "conv2d", "relu", "linear", "sigmoid", "tanh",
+             "batchnorm", "maxpool1d", "maxpool2d", "flatten")
 
 
 @dataclass
@@ -264,6 +266,15 @@ class Emulator:
                 top = max(pf, bf)
                 total = _shl(prod, top - pf) + _shl(plan["bias"].astype(m.dtype), top - bf)
                 m = self._convert(stats, layer, "result", result, total, top)
+                frac = result.frac
+            elif kind in ("sigmoid", "tanh"):
+                # hls4ml: index = int(x * N / range) + N / 2 (C truncation), clipped to the
+                # table; the result is the table entry converted to the result type.
+                size, span = layer.params["table_size"], layer.params["table_range"]
+                index = np.trunc(np.asarray(m, np.float64) * (size / span) * 2.0**-frac)
+                index = np.clip(index + size // 2, 0, size - 1).astype(np.int64)
+                table = layer.arrays["table"].astype(m.dtype)[index]
+                m = self._convert(stats, layer, "result", result, table, layer.fixed("table").frac)
                 frac = result.frac
             elif kind in ("maxpool1d", "maxpool2d"):
                 m = self._maxpool(layer, m)

@@ -225,6 +225,18 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
             m = g.convert(g.op("Max", [m, g.const(0.0)]), frac, result)
         elif kind == "linear":
             m = g.convert(m, frac, result)
+        elif kind in ("sigmoid", "tanh"):
+            size, span = layer.params["table_size"], layer.params["table_range"]
+            v = g.scale(m, -frac)  # the real value
+            v = g.op("Mul", [v, g.const(float(size) / span)])
+            nonneg = g.op("GreaterOrEqual", [v, g.const(0.0)])
+            v = g.op("Where", [nonneg, g.op("Floor", [v]), g.op("Ceil", [v])])  # C truncation
+            v = g.op("Clip", [g.op("Add", [v, g.const(float(size // 2))]), g.const(0.0),
+                              g.const(float(size - 1))])
+            index = g.op("Cast", [v], to=TensorProto.INT64)
+            table = g.op("Gather", [g.const(layer.arrays["table"].astype(np.float64)), index],
+                         axis=0)
+            m = g.convert(table, layer.fixed("table").frac, result)
         elif kind == "batchnorm":
             sf, bf = layer.fixed("scale").frac, layer.fixed("bias").frac
             top = max(frac + sf, bf)

@@ -110,8 +110,11 @@ def _spec_layer(layer, input_shape: tuple[int, ...]) -> SpecLayer:
             types[key.removesuffix("_t")] = parsed
     result = _type_of(layer.get_output_variable().type.precision)
     if result is None:
-        raise UnsupportedModelError(f"layer {name!r}: output type "
-                                    f"{layer.get_output_variable().type.precision} is not fixed-point")
+        raise UnsupportedModelError(
+            f"layer {name!r}: hls4ml gave its output the type "
+            f"{layer.get_output_variable().type.precision}, which is not a fixed-point type of at "
+            "most 62 bits; follow the layer with QActivation(quantized_bits(bits, integer)) to "
+            "bound its precision")
     types["result"] = result
     params: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
@@ -145,11 +148,16 @@ def _spec_layer(layer, input_shape: tuple[int, ...]) -> SpecLayer:
             raise UnsupportedModelError(f"layer {name!r}: activation {act!r} is not supported "
                                         f"by the emulator; use one of {sorted(_ACTIVATION_KINDS)}")
         kind = _ACTIVATION_KINDS[act]
-        if kind in ("sigmoid", "tanh", "softmax"):
-            params["table_size"] = int(attrs.get("table_size", 1024))
-            for extra in ("exp_range", "inv_range", "implementation"):
-                if extra in attrs:
-                    params[extra] = str(attrs[extra])
+        if kind == "softmax":
+            raise UnsupportedModelError(
+                f"layer {name!r}: softmax is not supported by the emulator yet; for a "
+                "regression or binary output use sigmoid, or drop the softmax (argmax of the "
+                "logits is the same)")
+        if kind in ("sigmoid", "tanh"):
+            size = int(attrs.get("table_size", 1024))
+            params["table_size"] = size
+            params["table_range"] = TABLE_RANGE[kind]
+            arrays["table"] = activation_table(kind, size, FixedType.parse(types["table"]))
     elif cls == "BatchNormalization":
         kind = "batchnorm"
     elif cls in ("Pooling1D", "Pooling2D"):
@@ -165,6 +173,28 @@ def _spec_layer(layer, input_shape: tuple[int, ...]) -> SpecLayer:
             f"layer {name!r}: hls4ml layer class {cls} is not supported by the emulator")
     return SpecLayer(name=name, kind=kind, input_shape=input_shape, output_shape=out_shape,
                      types=types, params=params, arrays=arrays)
+
+
+#: Input range covered by hls4ml's lookup tables (sigmoid: [-8, 8), tanh: [-4, 4)).
+TABLE_RANGE = {"sigmoid": 16, "tanh": 8}
+
+
+def activation_table(kind: str, size: int, table_type: FixedType) -> np.ndarray:
+    """Mantissas of hls4ml's sigmoid/tanh lookup table, as its C++ initialiser fills it.
+
+    ``in_val`` is a C ``float``; sigmoid is ``1.0 / (1 + std::exp(-in_val))`` with a
+    float exponential and sum and a double division, stored through a float; tanh is
+    the double ``tanh``; both are then converted to ``table_t``.
+    """
+    index = np.arange(size, dtype=np.float64)
+    half_range = TABLE_RANGE[kind] / 2.0
+    in_val = (2 * half_range * (index - size / 2.0) / size).astype(np.float32)
+    if kind == "sigmoid":
+        exp = np.exp(-in_val.astype(np.float64)).astype(np.float32)
+        value = (1.0 / (np.float32(1.0) + exp).astype(np.float64)).astype(np.float32)
+    else:
+        value = np.tanh(in_val.astype(np.float64))
+    return table_type.quantize(value.astype(np.float64))
 
 
 def spec_from_hls_model(hls_model, name: str, settings: dict[str, Any]) -> FirmwareSpec:

@@ -16,7 +16,7 @@ class ZooEntry:
     reuse_factor: int = 1
     strategy: str = "Latency"
     input_scale: float = 3.0  # spread of the random inputs (large values saturate)
-    qkeras_exact: bool = True  # hls4ml does not make QBatchNormalization bit-exact with QKeras
+    qkeras_exact: bool = True  # hls4ml: QBatchNormalization, table activations differ from QKeras
 
 
 ZOO = (
@@ -28,6 +28,7 @@ ZOO = (
     ZooEntry("batchnorm", qkeras_exact=False),
     ZooEntry("dnn_reuse4", reuse_factor=4),
     ZooEntry("conv1d_reuse2", reuse_factor=2),
+    ZooEntry("sigmoid_tanh", qkeras_exact=False),
     ZooEntry("saturating", input_scale=40.0),
 )
 
@@ -80,9 +81,17 @@ def build(entry: ZooEntry, seed: int = 0):
                                     mean_quantizer=qb(8, 2, alpha=1),
                                     variance_quantizer=qb(8, 2, alpha=1))(x)
         relu_bits = (4, 1) if name == "saturating" else (8, 3)
-        x = QActivation(qr(*relu_bits), name="relu_1")(x)
+        if name == "sigmoid_tanh":
+            x = keras.layers.Activation("sigmoid", name="sigmoid_1")(x)
+            x = QActivation(qb(10, 0, alpha=1), name="sigmoid_1_q")(x)
+        else:
+            x = QActivation(qr(*relu_bits), name="relu_1")(x)
         x = dense(8, "dense_2")(x)
-        x = QActivation(qr(*relu_bits), name="relu_2")(x)
+        if name == "sigmoid_tanh":
+            x = keras.layers.Activation("tanh", name="tanh_2")(x)
+            x = QActivation(qb(10, 0, alpha=1), name="tanh_2_q")(x)
+        else:
+            x = QActivation(qr(*relu_bits), name="relu_2")(x)
         outputs = dense(1, "output")(x)
     model = keras.Model(inputs, outputs, name=f"zoo_{name}")
     rng = np.random.default_rng(seed)
