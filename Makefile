@@ -24,8 +24,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# After `make run`: emulator vs C simulation vs QKeras, and ONNX exactness, on 1M events.
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/bench_emulator.py
+	$(VENV)/bin/python benchmarks/bench_emulator.py --model $(RUN_DIR)/train/dnn_quantized.h5 \
+		--events 1000000 --out $(RUN_DIR)/bench/emulator.json
+	$(VENV)/bin/python benchmarks/check_onnx.py --run $(RUN_DIR) --model dnn --events 1000000 \
+		--out $(RUN_DIR)/bench/onnx_check.json
 
 clean:
 	rm -rf $(VENV) runs
