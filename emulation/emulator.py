@@ -290,7 +290,8 @@ class Emulator:
         if layer.kind == "dense":
             return m.reshape(n, 1, -1)
         if layer.kind == "conv1d":
-            padded = np.pad(m, ((0, 0), (p["pad_left"], p["pad_right"]), (0, 0)))
+            padded = (np.pad(m, ((0, 0), (p["pad_left"], p["pad_right"]), (0, 0)))
+                      if p["pad_left"] or p["pad_right"] else m)
             cols = [padded[:, o * p["stride_width"]:o * p["stride_width"] + p["filt_width"], :]
                     .reshape(n, -1) for o in range(p["out_width"])]
             return np.stack(cols, axis=1)
