@@ -85,7 +85,7 @@ class OverflowReport:
             lines.append(
                 f"{s.layer:<16s} {s.stage:<7s} {s.type:<26s} {s.mode:<8s} {s.count:>10d} "
                 f"{s.fraction:>9.2e} {s.min_seen:>11.4g} {s.max_seen:>11.4g} "
-                f"[{s.min_allowed:.4g}, {s.max_allowed:.4g}]".rjust(0))
+                f"[{s.min_allowed:.4g}, {s.max_allowed:.4g}]")
         return "\n".join(lines)
 
     def as_dict(self) -> list[dict]:

@@ -83,7 +83,7 @@ def _emulate_chunk(spec_dir: str, chunk: _Chunk, layout: str, names: dict[str, s
     """Worker task: read one entry range, emulate it (runs on Dask workers too)."""
     import uproot
 
-    from triginfer.rootio import _make_sample  # the loader's one conversion path
+    from triginfer.rootio import sample_from_arrays  # the loader's one conversion path
 
     spec = FirmwareSpec.load(spec_dir)
     bmap = BranchMap(layout=layout, names=names)
@@ -91,7 +91,7 @@ def _emulate_chunk(spec_dir: str, chunk: _Chunk, layout: str, names: dict[str, s
     wanted = [bmap.branch(c) for c in bmap.required()]
     arrays = ttree.arrays(wanted, entry_start=chunk.start, entry_stop=chunk.stop,
                           library="ak" if layout == "jagged" else "np")
-    sample = _make_sample(Path(chunk.path), chunk.tree, arrays, list(bmap.required()), bmap)
+    sample = sample_from_arrays(Path(chunk.path), chunk.tree, arrays, list(bmap.required()), bmap)
     return emulate_sample(spec, sample, chunk.offset)
 
 

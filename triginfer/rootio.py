@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from triginfer.errors import BadValueError, InputFileError, MissingBranchError
+from triginfer.errors import BadValueError, ConfigError, InputFileError, MissingBranchError
 from triginfer.simulation import N_STATIONS, STATION_QUANTITIES, TRUTH_BRANCHES, Sample
 
 log = logging.getLogger(__name__)
@@ -54,16 +54,12 @@ class BranchMap:
 
     def __post_init__(self) -> None:
         if self.layout not in ("flat", "jagged"):
-            from triginfer.errors import ConfigError
-
             raise ConfigError(
                 f"data.layout must be 'flat' or 'jagged', got {self.layout!r}"
             )
         known = set(FLAT_STATION_BRANCHES) | set(JAGGED_BRANCHES) | set(TRUTH_BRANCHES)
         unknown = sorted(set(self.names) - known)
         if unknown:
-            from triginfer.errors import ConfigError
-
             raise ConfigError(
                 f"data.branch_map has unknown canonical name(s) {unknown}; "
                 f"known: {sorted(known)}"
@@ -250,8 +246,6 @@ def iterate_sample(
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     if step_size <= 0:
-        from triginfer.errors import ConfigError
-
         raise ConfigError(f"data.step_size must be positive, got {step_size}")
     for raw_path in paths:
         path = Path(raw_path)
@@ -267,15 +261,17 @@ def iterate_sample(
             chunks = ttree.iterate(file_names, step_size=step_size, library=library,
                                    entry_stop=entry_stop)
             for arrays in chunks:
-                yield _make_sample(path, tree, arrays, canonical, branch_map)
+                yield sample_from_arrays(path, tree, arrays, canonical, branch_map)
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             if isinstance(exc, InputFileError):
                 raise
             raise _corrupt(path, exc, tree) from exc
 
 
-def _make_sample(path: Path, tree: str, arrays, canonical: list[str],
+def sample_from_arrays(path: Path, tree: str, arrays, canonical: list[str],
                  branch_map: BranchMap) -> Sample:
+    """Build a :class:`Sample` from the branch arrays of one chunk (flat or jagged layout),
+    checking NaN/inf; ``canonical`` lists the canonical names that were read."""
     if branch_map.layout == "jagged":
         words = _jagged_to_stations(path, tree, arrays, branch_map)
     else:

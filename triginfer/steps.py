@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.errors import ConfigError
 from triginfer.features import engineered_features, has_track
 from triginfer.pipeline import RunContext, Step, write_json
 from triginfer.rootio import read_sample, write_samples
@@ -125,15 +126,11 @@ def _step_train(ctx: RunContext) -> dict[str, Any]:
 
     models = parse_models(ctx.cfg.sections.get("models"))
     if not models:
-        from triginfer.errors import ConfigError
-
         raise ConfigError(f"{ctx.cfg.source_path or 'config'}: no models to train (section 'models')")
     tcfg = TrainingConfig.from_dict(ctx.cfg.section("training"))
     qcfg = ctx.cfg.section("quantization")
     unknown = sorted(set(qcfg) - {"scan_bits", "scan_epochs", "scan_tolerance", "scan_model"})
     if unknown:
-        from triginfer.errors import ConfigError
-
         raise ConfigError(f"quantization: unknown key(s) {unknown}")
     data = _dataset_for_training(ctx)
     out = ctx.run_dir / "train"
@@ -151,8 +148,6 @@ def _step_train(ctx: RunContext) -> dict[str, Any]:
         name = qcfg.get("scan_model", models[0].name)
         mc = next((x for x in models if x.name == name), None)
         if mc is None:
-            from triginfer.errors import ConfigError
-
             raise ConfigError(f"quantization.scan_model {name!r} is not one of the models")
         reference = load_model(out / summary["models"][name]["reference_file"])
         summary["bit_scan"] = scan_bit_widths(
@@ -183,8 +178,6 @@ def _step_metrics(ctx: RunContext) -> dict[str, Any]:
     section = ctx.cfg.section("metrics")
     unknown = sorted(set(section) - {"thresholds", "rate_thresholds"})
     if unknown:
-        from triginfer.errors import ConfigError
-
         raise ConfigError(f"metrics: unknown key(s) {unknown}")
     data = _dataset_for_training(ctx)
     predictions = _load_predictions(ctx.run_dir / "train" / "predictions.npz")
@@ -217,8 +210,6 @@ def _firmware_settings(ctx: RunContext) -> dict[str, Any]:
                 "csim_events": 0}
     unknown = sorted(set(section) - set(defaults))
     if unknown:
-        from triginfer.errors import ConfigError
-
         raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(defaults)}")
     return {**defaults, **section}
 
@@ -360,8 +351,6 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
     unknown = sorted(set(section) - {"batch_sizes", "seconds", "offered_rate", "load_seconds",
                                      "device", "version"})
     if unknown:
-        from triginfer.errors import ConfigError
-
         raise ConfigError(f"runtime: unknown key(s) {unknown}")
     budget = budget_from_config(ctx.cfg.section("budgets"))
     data = _dataset_for_training(ctx)
