@@ -233,15 +233,12 @@ class Emulator:
             result: FixedType = plan["result"]
             kind = layer.kind
             if kind == "input":
-                if self.float_mode:
-                    scaled = np.clip(np.ldexp(np.asarray(x, np.float64), result.frac),
-                                     -(2.0**51), 2.0**51)
-                    rounded = result.round_scaled(scaled)
-                else:
-                    rounded = result.round_float(x)
+                rounded = result.round_float(x)
                 if stats is not None:
                     self._stat(stats, layer, "result", result).update(rounded, result)
                 m = result.apply_overflow(rounded)
+                if self.float_mode:  # in range now: exact as float64
+                    m = m.astype(np.float64)
                 frac = result.frac
             elif kind in ("dense", "conv1d", "conv2d"):
                 patches = self._patches(layer, m)  # (n, positions, k)

@@ -252,3 +252,17 @@ def profile_ops(onnx_path, x: np.ndarray, calls: int = 20) -> list[dict[str, Any
     total = sum(per_op.values()) or 1.0
     return [{"op": op, "us_per_call": us / calls, "share": us / total}
             for op, us in sorted(per_op.items(), key=lambda kv: -kv[1])]
+
+
+def benchmark_to(out_dir, onnx_path, x_pool: np.ndarray, **kwargs) -> dict[str, Any]:
+    """:func:`run_benchmark`, plus the operator profile at batch 4096 and the plots written to
+    ``out_dir``; the per-request latencies are dropped from the returned (JSON) mapping."""
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = run_benchmark(onnx_path, x_pool, **kwargs)
+    result["profile_at_4096"] = profile_ops(onnx_path, x_pool[:4096])
+    result["plots"] = plots(result, out_dir)
+    result["batcher"].pop("latencies_us", None)
+    return result

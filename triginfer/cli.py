@@ -237,7 +237,7 @@ def _cmd_export_triton(args: argparse.Namespace) -> int:
 @_command("bench")
 def _cmd_bench(args: argparse.Namespace) -> int:
     from triginfer.features import has_track
-    from triginfer.latency_bench.runtime import plots, profile_ops, run_benchmark, table
+    from triginfer.latency_bench.runtime import benchmark_to, table
     from triginfer.pipeline import write_json
     from triginfer.simulation import simulate_muons
     from triginfer.trigger_models.workflow import model_inputs
@@ -259,15 +259,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     sample = simulate_muons(args.events, seed=777)
     x = model_inputs(kind, sample.select(has_track(sample)))
     batches = tuple(int(b) for b in args.batch_sizes.split(","))
-    result = run_benchmark(args.onnx, x, keras_model=keras_model, spec=spec, device=args.device,
-                           batch_sizes=batches, min_seconds=args.seconds,
-                           offered_rate_hz=args.offered_rate, load_seconds=args.load_seconds,
-                           threads=args.threads, progress=not args.quiet)
-    result["profile_at_4096"] = profile_ops(args.onnx, x[:4096])
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result["plots"] = plots(result, out)
-    result["batcher"].pop("latencies_us", None)
+    result = benchmark_to(out, args.onnx, x, keras_model=keras_model, spec=spec,
+                          device=args.device, batch_sizes=batches, min_seconds=args.seconds,
+                          offered_rate_hz=args.offered_rate, load_seconds=args.load_seconds,
+                          threads=args.threads, progress=not args.quiet)
     write_json(out / "bench.json", result)
     print(table(result))
     print("time per operator at batch 4096 (ONNX Runtime profiler):")

@@ -46,6 +46,7 @@ class RunContext:
     run_dir: Path
     quiet: bool = False
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)  # in-memory, for this process only
 
     def path(self, *parts: str) -> Path:
         """A path inside the run directory (parents created)."""

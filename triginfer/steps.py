@@ -111,12 +111,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _dataset_for_training(ctx: RunContext):
+    """The split dataset, read once per run and shared by the steps that need it."""
     from triginfer.trigger_models.workflow import prepare_dataset
 
-    muons, minbias = load_dataset(ctx)
-    data = ctx.cfg.data
-    return prepare_dataset(muons, minbias, ctx.cfg.seed, data.split, ctx.cfg.simulation,
-                           data.min_stations)
+    if "dataset" not in ctx.cache:
+        muons, minbias = load_dataset(ctx)
+        data = ctx.cfg.data
+        ctx.cache["dataset"] = prepare_dataset(muons, minbias, ctx.cfg.seed, data.split,
+                                               ctx.cfg.simulation, data.min_stations)
+    return ctx.cache["dataset"]
 
 
 def _step_train(ctx: RunContext) -> dict[str, Any]:
@@ -343,7 +346,7 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
     """Runtime benchmark of each model's ONNX export, and the FPGA budget check."""
     from triginfer.hls_export import FirmwareSpec
     from triginfer.latency_bench import budget_from_config, check, estimate, with_synthesis
-    from triginfer.latency_bench.runtime import plots, profile_ops, run_benchmark, table
+    from triginfer.latency_bench.runtime import benchmark_to, table
     from triginfer.trigger_models.training import load_model
     from triginfer.trigger_models.workflow import model_inputs, parse_models
 
@@ -367,8 +370,8 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
         fpga = with_synthesis(estimate(spec), synth)
         checks = check(fpga, budget)
         x = model_inputs(mc.kind, data.test)
-        result = run_benchmark(
-            ctx.run_dir / "onnx" / f"{mc.name}_{version}.onnx", x,
+        result = benchmark_to(
+            ctx.run_dir / "plots" / mc.name, ctx.run_dir / "onnx" / f"{mc.name}_{version}.onnx", x,
             keras_model=load_model(ctx.run_dir / "train" / f"{mc.name}_{version}.h5"), spec=spec,
             device=section.get("device", "auto"),
             batch_sizes=tuple(section.get("batch_sizes", (1, 8, 64, 512, 4096, 32768))),
@@ -376,10 +379,6 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
             offered_rate_hz=float(section.get("offered_rate", 5000.0)),
             load_seconds=float(section.get("load_seconds", 1.0)), progress=not ctx.quiet)
         result["onnx_version"] = version
-        result["profile_at_4096"] = profile_ops(
-            ctx.run_dir / "onnx" / f"{mc.name}_{version}.onnx", x[:4096])
-        result["plots"] = plots(result, ctx.run_dir / "plots" / mc.name)
-        result["batcher"].pop("latencies_us", None)
         log.info("%s runtime benchmark (%s ONNX):\n%s", mc.name, version, table(result))
         log.info("%s FPGA (%s): %d cycles = %.0f ns, II %d, %s; budget %s", mc.name,
                  fpga["source"], fpga["latency_cycles"], fpga["latency_ns"],
