@@ -4,25 +4,44 @@ For hls4ml ``io_parallel`` with the Latency strategy and reuse factor R (and a
 rough ``io_stream`` variant). Everything here is an estimate; synthesis
 reports (``export-hls --synth``) replace it and are labelled as such.
 
-Rules (documented so a user can judge them):
+The rules were fitted to, and are checked against, real Vivado HLS 2019.2
+synthesis reports of the hls4ml tutorial jet tagger (16-64-32-32-5) that are
+stored with their weights in ``benchmarks/reference/hls4ml_tutorial``; run
+``benchmarks/validate_fpga_estimate.py`` for the per-layer comparison (results
+in BENCHMARKS.md). Rules:
 
-* **Multiplications** of a dense/conv layer: one per weight that is neither
-  zero (pruned) nor ±2^k (a shift, free in hardware), times the number of
-  output positions for io_parallel convolutions.
-* **DSP vs LUT**: a multiplication goes to a DSP48E2 when both operands are at
-  least ``dsp_min_width`` (10) bits wide; otherwise Vivado builds it from LUTs,
-  costing about ``a * b / 2`` LUTs for an a-by-b-bit product. With reuse R each
-  DSP serves R multiplications (``ceil(n / R)`` DSPs).
-* **Adder tree**: ``n_terms - 1`` additions per output at the accumulator
-  width, one LUT per bit; ``ceil(log2 n_in)`` levels, ``adder_levels_per_cycle``
-  of them per clock cycle (2 at 5 ns).
-* **Latency per dense/conv layer**: 1 cycle of multiplication (3 when DSPs are
-  used, their pipeline registers), the adder-tree levels, 1 output register,
-  plus ``R - 1`` cycles of reuse; activations and pooling 1 cycle; flatten 0.
+* **Products.** With R = 1 every weight is a constant, and Vivado HLS builds
+  ``x * w`` from the weight's bits. A weight is reduced to its canonical
+  signed-digit (CSD) form; its number of non-zero digits ``d`` decides:
+  ``d = 0`` (pruned) costs nothing, ``d = 1`` (±2^k) is a free shift,
+  ``d >= csd_dsp_min`` (3) goes to one DSP48 when the input operand is at
+  least ``dsp_min_input_width`` (10) bits wide, anything else is built from
+  ``d - 1`` LUT adders. Products of one input with weights of equal magnitude
+  are shared (Vivado's common-subexpression elimination), so DSPs and LUT
+  multipliers are counted per distinct (input, |weight|) pair. Checked: DSPs per
+  layer within 2% on 8 of the 9 reference layers (11% on the 6-bit one). The
+  input-width gate is only known to lie between 7 bits (6-bit inputs used no
+  DSP) and 16 bits (used DSPs); 10 is a guess in between.
+  With R > 1 the weights are multiplexed, the products are real multipliers:
+  ``ceil(n_products / R)`` DSPs (LUT multipliers of ``a * b / 2`` LUTs under the
+  width gate). Not checked against synthesis.
+* **LUTs.** One LUT per accumulator bit per addition (one addition per
+  non-zero weight, bias included), two LUTs per bit of each shift-add adder
+  of a LUT multiplier (its operand is ``input width + weight bits`` wide); a ReLU
+  costs ``1.75 * input width`` LUTs per output, plus ``6 * output width`` when it
+  requantizes (QKeras ``quantized_relu``). Checked: within ~15% per dense layer.
+* **Latency.** A dense/conv layer takes ``1 + ceil(levels / 5)`` cycles, with
+  ``levels = ceil(log2(terms + 1))`` the adder-tree depth of its widest
+  output (a DSP product and about five adder levels fit a 5 ns cycle at the
+  accumulator widths seen); activations, pooling and flatten add none; with
+  R > 1 add ``R - 1``. Scaled by ``5 ns / clock`` for other clocks. Checked:
+  9 vs 9 and 8 vs 7 cycles on the two complete reference models.
+* **FF.** Each dense/conv output register (accumulator width) once per cycle of
+  the layer, plus each activation output and the input register. Rough: -34%
+  and +19% on the reference models.
 * **Initiation interval**: R for io_parallel; for io_stream, the number of
-  output positions times R of the slowest layer.
-* **FF**: one register per product bit and per accumulator bit of each output
-  (a rough upper bound of hls4ml's pipelining).
+  output positions times R of the slowest layer (not checked).
+* Sigmoid/tanh/softmax tables: one BRAM_18K each (not checked).
 """
 
 from __future__ import annotations
@@ -34,10 +53,37 @@ import numpy as np
 
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 
+#: Constant multiplications with at least this many non-zero CSD digits use a DSP.
+CSD_DSP_MIN = 3
+#: ... provided the input operand is at least this wide (bits).
+DSP_MIN_INPUT_WIDTH = 10
+#: Adder-tree levels that fit one 5 ns cycle.
+LEVELS_PER_5NS = 5
 
-def _is_power_of_two(values: np.ndarray) -> np.ndarray:
-    a = np.abs(values.astype(np.int64))
-    return (a > 0) & ((a & (a - 1)) == 0)
+
+def csd_digits(values: np.ndarray) -> np.ndarray:
+    """Non-zero digits of each integer's canonical signed-digit (NAF) form.
+
+    Uses the identity ``weight(NAF(x)) = popcount(x XOR 3x)`` for ``x >= 0``.
+    """
+    a = np.abs(np.asarray(values, dtype=np.int64))
+    x = a ^ (3 * a)
+    count = np.zeros_like(x)
+    while np.any(x):
+        count += x & 1
+        x >>= 1
+    return count
+
+
+def _significant_bits(values: np.ndarray) -> np.ndarray:
+    """Bits of |v| once trailing zeros are dropped (0 for 0)."""
+    a = np.abs(np.asarray(values, dtype=np.int64))
+    out = np.zeros_like(a)
+    nz = a > 0
+    v = a[nz]
+    v = v // (v & -v)                      # drop trailing zeros
+    out[nz] = np.floor(np.log2(v)).astype(np.int64) + 1
+    return out
 
 
 def _positions(layer: SpecLayer) -> int:
@@ -48,64 +94,103 @@ def _positions(layer: SpecLayer) -> int:
     return 1
 
 
+def product_costs(weight: np.ndarray, in_width: int, csd_dsp_min: int = CSD_DSP_MIN,
+                  dsp_min_input_width: int = DSP_MIN_INPUT_WIDTH) -> dict[str, int]:
+    """DSP products, LUT-adder bits and shifts of ``x @ weight`` with constant weights.
+
+    ``weight`` is (n_inputs, n_outputs) of integer mantissas; products of one input
+    with equal |weight| are counted once.
+    """
+    dsp = lut_adder_bits = shifts = lut_products = 0
+    for row in np.asarray(weight, dtype=np.int64):
+        distinct = np.unique(np.abs(row[row != 0]))
+        if distinct.size == 0:
+            continue
+        digits = csd_digits(distinct)
+        sig = _significant_bits(distinct)
+        shifts += int((digits == 1).sum())
+        to_dsp = (digits >= csd_dsp_min) & (in_width >= dsp_min_input_width)
+        dsp += int(to_dsp.sum())
+        lut = (digits >= 2) & ~to_dsp
+        lut_products += int(lut.sum())
+        lut_adder_bits += int(((digits[lut] - 1) * (in_width + sig[lut])).sum())
+    return {"dsp": dsp, "lut_products": lut_products, "lut_adder_bits": lut_adder_bits,
+            "shifts": shifts}
+
+
 def estimate(spec: FirmwareSpec, reuse_factor: int | None = None,
              io_type: str | None = None, clock_period_ns: float | None = None,
-             dsp_min_width: int = 10, adder_levels_per_cycle: int | None = None
+             csd_dsp_min: int = CSD_DSP_MIN, dsp_min_input_width: int = DSP_MIN_INPUT_WIDTH,
              ) -> dict[str, Any]:
     """Per-layer and total latency (cycles, ns), II and resources of ``spec`` (an estimate)."""
     reuse = int(reuse_factor or spec.settings.get("reuse_factor", 1))
     io_type = io_type or spec.settings.get("io_type", "io_parallel")
     clock = float(clock_period_ns or spec.settings.get("clock_period_ns", 5.0))
-    levels_per_cycle = adder_levels_per_cycle or max(1, int(clock // 2.5))
+    levels_per_cycle = max(1.0, LEVELS_PER_5NS * clock / 5.0)
     layers = []
     in_width = spec.input_type.width
-    totals = {"LUT": 0, "FF": 0, "DSP": 0, "BRAM_18K": 0}
+    totals = {"LUT": 0, "FF": in_width * int(np.prod(spec.input_shape)), "DSP": 0,
+              "BRAM_18K": 0}
     cycles_total = 0
     ii = reuse
-    for layer in spec.layers:
-        result = layer.fixed("result")
+    for layer in spec.layers[1:] if spec.layers and spec.layers[0].kind == "input" else spec.layers:
+        result = layer.fixed("result") if "result" in layer.types else None
         entry: dict[str, Any] = {"layer": layer.name, "kind": layer.kind, "cycles": 0,
                                  "multiplications": 0, "dsp_mults": 0, "lut_mults": 0,
-                                 "LUT": 0, "FF": 0, "DSP": 0}
+                                 "LUT": 0, "FF": 0, "DSP": 0, "BRAM_18K": 0}
         n_out = int(np.prod(layer.output_shape))
         if layer.kind in ("dense", "conv1d", "conv2d"):
             w = layer.arrays["weight"].reshape(-1, layer.arrays["weight"].shape[-1])
             positions = _positions(layer)
-            real = (w != 0) & ~_is_power_of_two(w)
-            n_mult = int(real.sum()) * positions
-            w_width = layer.fixed("weight").width
             acc_width = layer.fixed("accum").width
-            use_dsp = min(in_width, w_width) >= dsp_min_width
-            terms = int((w != 0).sum(axis=0).max(initial=0))
-            adds = int(max((w != 0).sum(axis=0).sum() - w.shape[1], 0)) * positions
-            entry["multiplications"] = n_mult
+            w_width = layer.fixed("weight").width
+            nonzero = int(np.count_nonzero(w))
+            digits = csd_digits(w)
             entry["zero_weights"] = int((w == 0).sum())
-            entry["power_of_two_weights"] = int(_is_power_of_two(w).sum())
-            if use_dsp:
-                entry["dsp_mults"] = n_mult
-                entry["DSP"] = math.ceil(n_mult / reuse)
+            entry["power_of_two_weights"] = int((digits == 1).sum())
+            entry["multiplications"] = int((digits >= 2).sum()) * positions
+            if reuse == 1:
+                costs = product_costs(w, in_width, csd_dsp_min, dsp_min_input_width)
+                entry["dsp_mults"] = costs["dsp"] * positions
+                entry["lut_mults"] = costs["lut_products"] * positions
+                entry["DSP"] = entry["dsp_mults"]
+                entry["LUT"] += 2 * costs["lut_adder_bits"] * positions
             else:
-                entry["lut_mults"] = n_mult
-                entry["LUT"] += math.ceil(n_mult / reuse) * math.ceil(in_width * w_width / 2)
-            entry["LUT"] += adds * acc_width
-            entry["FF"] = n_mult * (in_width + w_width) // max(reuse, 1) + n_out * acc_width
-            tree = math.ceil(math.log2(max(terms, 1) + 1))
-            entry["adder_levels"] = tree
-            entry["cycles"] = (3 if use_dsp else 1) + math.ceil(tree / levels_per_cycle) + 1 \
-                + (reuse - 1)
+                n_mult = entry["multiplications"]
+                if in_width >= dsp_min_input_width:
+                    entry["dsp_mults"] = n_mult
+                    entry["DSP"] = math.ceil(n_mult / reuse)
+                else:
+                    entry["lut_mults"] = n_mult
+                    entry["LUT"] += math.ceil(n_mult / reuse) * math.ceil(in_width * w_width / 2)
+            # one addition per non-zero weight (the bias add included) per output position
+            entry["LUT"] += nonzero * positions * acc_width
+            terms = int(np.count_nonzero(w, axis=0).max(initial=0))
+            levels = math.ceil(math.log2(terms + 1))
+            entry["adder_levels"] = levels
+            entry["cycles"] = 1 + math.ceil(levels / levels_per_cycle) + (reuse - 1)
+            entry["FF"] = n_out * acc_width * entry["cycles"]
             if io_type == "io_stream" and positions > 1:
                 entry["cycles"] += positions * reuse
                 ii = max(ii, positions * reuse)
-        elif layer.kind in ("relu", "linear", "sigmoid", "tanh", "softmax", "batchnorm",
-                            "maxpool1d", "maxpool2d"):
+        elif layer.kind == "relu":
+            width = result.width if result else in_width
+            requantizes = result is not None and result.width != in_width
+            entry["LUT"] = math.ceil(n_out * (1.75 * in_width + (6 * width if requantizes else 0)))
+            entry["FF"] = n_out * width
+        elif layer.kind in ("linear", "batchnorm", "maxpool1d", "maxpool2d"):
+            width = result.width if result else in_width
+            entry["LUT"] = math.ceil(n_out * 1.75 * in_width)
+            entry["FF"] = n_out * width
+        elif layer.kind in ("sigmoid", "tanh", "softmax"):
+            width = result.width if result else in_width
             entry["cycles"] = 1
-            entry["LUT"] = n_out * max(result.width // 2, 1)
-            entry["FF"] = n_out * result.width
-            if layer.kind in ("sigmoid", "tanh", "softmax"):
-                entry["BRAM_18K"] = 1
-                totals["BRAM_18K"] += 1
-        in_width = result.width
-        for res in ("LUT", "FF", "DSP"):
+            entry["LUT"] = n_out * width
+            entry["FF"] = n_out * width
+            entry["BRAM_18K"] = 1
+        if result is not None:
+            in_width = result.width
+        for res in ("LUT", "FF", "DSP", "BRAM_18K"):
             totals[res] += entry[res]
         cycles_total += entry["cycles"]
         layers.append(entry)

@@ -1,7 +1,7 @@
 """The ``triginfer run`` pipeline: named steps, cached in the run directory.
 
-Each step has a key: a hash of the config sections it reads and the keys of
-the steps before it. ``<run_dir>/steps.json`` records, per finished step, its
+Each step has a key: a hash of the config sections it reads, its code version
+and the keys of the steps before it. ``<run_dir>/steps.json`` records, per finished step, its
 key, duration and summary; a re-run skips a step whose key is unchanged and
 whose outputs exist (``--force`` redoes all), so a killed run resumes at the
 first unfinished step. Steps write their outputs atomically.
@@ -36,6 +36,8 @@ class Step:
     run: Callable[[RunContext], dict[str, Any]]
     config_keys: tuple[str, ...]
     outputs: tuple[str, ...] = ()
+    #: bumped when the step's code changes what it produces, so cached results are redone
+    version: int = 1
 
 
 @dataclass
@@ -84,6 +86,7 @@ def _config_part(cfg: RunConfig, key: str) -> Any:
 
 def _step_key(step: Step, cfg: RunConfig, previous: str) -> str:
     payload = json.dumps({"step": step.name, "previous": previous,
+                          **({"version": step.version} if step.version != 1 else {}),
                           "config": {k: _config_part(cfg, k) for k in step.config_keys}},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -408,7 +408,9 @@ STEPS: list[Step] = [
     Step("firmware", _step_firmware, ("firmware",), outputs=("firmware/summary.json",)),
     Step("emulate", _step_emulate, (), outputs=("emulation/summary.json",)),
     Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",)),
-    Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",)),
+    # version 2: FPGA estimator checked against synthesis reports (CSD/DSP rules)
+    Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",),
+         version=2),
     Step("report", _step_report, ("report",), outputs=("report.html",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
