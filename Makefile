@@ -30,6 +30,7 @@ bench: $(STAMP)
 		--events 1000000 --out $(RUN_DIR)/bench/emulator.json
 	$(VENV)/bin/python benchmarks/check_onnx.py --run $(RUN_DIR) --model dnn --events 1000000 \
 		--out $(RUN_DIR)/bench/onnx_check.json
+	$(VENV)/bin/python benchmarks/validate_fpga_estimate.py
 
 clean:
 	rm -rf $(VENV) runs
