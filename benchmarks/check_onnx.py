@@ -59,6 +59,14 @@ def main() -> None:
         result["float_max_rel_diff"] = float((diff / np.maximum(np.abs(keras), 1e-3)).max())
         result["float_output_max_abs"] = float(np.abs(keras).max())
         result["float_events_within_1e-6_abs"] = int(np.sum(np.all(diff <= 1e-6, axis=1)))
+        result["float_events_equal"] = int(np.sum(np.all(diff == 0, axis=1)))
+        import onnx
+
+        result["float_export"] = ("keras-order" if onnx.load(str(Path(tmp) / "f.onnx"))
+                                  .producer_name == "triginfer-keras-order" else "tf2onnx")
+        t_out = Session(export_onnx(float_model, Path(tmp) / "t.onnx", method="tf2onnx"),
+                        device="cpu").run(x)
+        result["tf2onnx_float_max_abs_diff"] = float(np.abs(t_out - keras).max())
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

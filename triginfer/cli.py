@@ -211,7 +211,8 @@ def _cmd_export_onnx(args: argparse.Namespace) -> int:
     if args.model:
         from triginfer.trigger_models.training import load_model
 
-        path = export_onnx(load_model(args.model), args.out, opset=args.opset)
+        path = export_onnx(load_model(args.model), args.out, opset=args.opset,
+                           method=args.method)
     else:
         from triginfer.hls_export import FirmwareSpec
 
@@ -365,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--firmware", default=None, help="FirmwareSpec directory (bit-exact graph)")
     p.add_argument("--out", required=True, help="output .onnx")
     p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--method", choices=("auto", "keras-order", "tf2onnx"), default="auto",
+                   help="for --model: 'keras-order' writes float Keras models in TensorFlow's "
+                        "summation order (equal to Keras within 1e-6); 'tf2onnx' a pure float32 "
+                        "graph (for TensorRT); 'auto' (default) the first where it applies")
 
     p = sub.add_parser("export-triton", parents=[common],
                        help="write a Triton model repository entry for an ONNX model",

@@ -213,6 +213,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                          f"{html.escape(rt['provider'])}; roofline "
                          f"{(rt.get('roofline_events_per_s') or 0):,.0f} events/s from "
                          f"{rt['machine_flops'] / 1e9:.1f} GFLOP/s measured. ONNX checks: float "
+                         f"({html.escape(str(o.get('float_export', 'tf2onnx')))} export) vs Keras "
                          f"max |diff| {o.get('float_max_abs_diff', float('nan')):.2g}, QKeras ONNX"
                          f" == QKeras {_verdict(o.get('quantized_equals_qkeras', 0), o.get('events', 0))}"
                          f", bit-exact ONNX == emulator "

@@ -325,7 +325,12 @@ def _step_onnx(ctx: RunContext) -> dict[str, Any]:
             got = Session(path, device="cpu").run(x)
             want = predict(model, x)
             if version == "float":
+                import onnx
+
+                entry["float_export"] = ("keras-order" if onnx.load(str(path)).producer_name
+                                         == "triginfer-keras-order" else "tf2onnx")
                 entry["float_max_abs_diff"] = float(np.max(np.abs(got - want)))
+                entry["float_equals_keras"] = int(np.sum(np.all(got == want, axis=1)))
             else:
                 entry["quantized_equals_qkeras"] = int(np.sum(np.all(got == want, axis=1)))
         spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
@@ -407,7 +412,8 @@ STEPS: list[Step] = [
     Step("metrics", _step_metrics, ("metrics",), outputs=("metrics.json",)),
     Step("firmware", _step_firmware, ("firmware",), outputs=("firmware/summary.json",)),
     Step("emulate", _step_emulate, (), outputs=("emulation/summary.json",)),
-    Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",)),
+    # version 2: float models exported in TensorFlow's summation order
+    Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",), version=2),
     # version 2: FPGA estimator checked against synthesis reports (CSD/DSP rules)
     Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",),
          version=2),
