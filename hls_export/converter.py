@@ -136,12 +136,16 @@ def _spec_layer(layer, input_shape: tuple[int, ...]) -> SpecLayer:
         params = {k: int(attrs[k]) for k in ("in_width", "n_chan", "n_filt", "filt_width",
                                               "stride_width", "pad_left", "pad_right",
                                               "out_width")}
+        if attrs.get("n_partitions") is not None:
+            params["n_partitions"] = int(attrs["n_partitions"])
     elif cls == "Conv2D":
         kind = "conv2d"
         params = {k: int(attrs[k]) for k in (
             "in_height", "in_width", "n_chan", "n_filt", "filt_height", "filt_width",
             "stride_height", "stride_width", "pad_top", "pad_bottom", "pad_left", "pad_right",
             "out_height", "out_width")}
+        if attrs.get("n_partitions") is not None:
+            params["n_partitions"] = int(attrs["n_partitions"])
     elif cls in ("Activation", "ReLU", "QActivation"):
         act = str(attrs.get("activation", "relu")).lower()
         if act not in _ACTIVATION_KINDS:

@@ -39,7 +39,16 @@ in BENCHMARKS.md). Rules:
 * **FF.** Each dense/conv output register (accumulator width) once per cycle of
   the layer, plus each activation output and the input register. Rough: -34%
   and +19% on the reference models.
-* **Initiation interval**: R for io_parallel; for io_stream, the number of
+* **Convolutions, io_parallel** (from hls4ml's ``conv_1d/2d_latency_cl``
+  templates, not checked against synthesis): the output positions are split
+  into ``n_partitions`` (hls4ml's default: one per position, i.e.
+  ParallelizationFactor 1) processed one per R cycles by a pipelined loop that
+  shares one set of multipliers, so resources are those of
+  ``positions / n_partitions`` positions, the layer takes ``n_partitions * R - 1``
+  cycles more than a dense layer, and the top level (DATAFLOW) accepts a new
+  event every ``n_partitions * R`` cycles.
+* **Initiation interval**: R for io_parallel dense models; the largest
+  ``n_partitions * R`` of the convolutions; for io_stream, the number of
   output positions times R of the slowest layer (not checked).
 * Sigmoid/tanh/softmax tables: one BRAM_18K each (not checked).
 """
@@ -142,6 +151,10 @@ def estimate(spec: FirmwareSpec, reuse_factor: int | None = None,
         if layer.kind in ("dense", "conv1d", "conv2d"):
             w = layer.arrays["weight"].reshape(-1, layer.arrays["weight"].shape[-1])
             positions = _positions(layer)
+            partitions = 1
+            if positions > 1 and io_type != "io_stream":
+                partitions = int(layer.params.get("n_partitions", positions))
+                positions = max(1, positions // partitions)   # pixels computed in parallel
             acc_width = layer.fixed("accum").width
             w_width = layer.fixed("weight").width
             nonzero = int(np.count_nonzero(w))
@@ -168,8 +181,11 @@ def estimate(spec: FirmwareSpec, reuse_factor: int | None = None,
             terms = int(np.count_nonzero(w, axis=0).max(initial=0))
             levels = math.ceil(math.log2(terms + 1))
             entry["adder_levels"] = levels
-            entry["cycles"] = 1 + math.ceil(levels / levels_per_cycle) + (reuse - 1)
-            entry["FF"] = n_out * acc_width * entry["cycles"]
+            entry["cycles"] = 1 + math.ceil(levels / levels_per_cycle) + (partitions * reuse - 1)
+            entry["FF"] = n_out * acc_width * entry["cycles"] // partitions
+            if partitions > 1:
+                entry["partitions"] = partitions
+                ii = max(ii, partitions * reuse)
             if io_type == "io_stream" and positions > 1:
                 entry["cycles"] += positions * reuse
                 ii = max(ii, positions * reuse)

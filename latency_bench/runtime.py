@@ -4,6 +4,10 @@ under an offered load, Keras predict on the same inputs, and a roofline referenc
 The roofline is measured, not assumed: a float32 matrix product of the same
 machine gives FLOP/s; the model's multiply-adds per event (2 FLOPs each) turn
 it into an events/s ceiling, so each throughput is also a fraction of it.
+Shared machines change speed from minute to minute, so the matrix product is
+timed again right before each batch size, the fraction is taken against that
+moment's ceiling, and Keras predict is timed right after ONNX Runtime at the
+same batch size; the reported ``machine_flops`` is the median of those points.
 """
 
 from __future__ import annotations
@@ -128,30 +132,34 @@ def run_benchmark(onnx_path, x_pool: np.ndarray, *, keras_model=None, spec=None,
 
     session = Session(onnx_path, device=device, threads=threads)
     x_pool = np.ascontiguousarray(x_pool, dtype=session.input_dtype)
-    flops = measure_flops()
     per_event = model_flops_per_event(spec) if spec is not None else None
-    ceiling = flops / per_event if per_event else None
     result: dict[str, Any] = {"provider": session.provider, "device": device,
-                              "machine_flops": flops, "model_flops_per_event": per_event,
-                              "roofline_events_per_s": ceiling, "onnx": [], "keras": []}
+                              "model_flops_per_event": per_event, "onnx": [], "keras": []}
 
     def take(batch: int) -> np.ndarray:
         reps = int(np.ceil(batch / len(x_pool)))
         return np.concatenate([x_pool] * reps)[:batch] if reps > 1 else x_pool[:batch]
 
-    for batch in tqdm(batch_sizes, desc="ONNX Runtime", disable=True if not progress else None):
+    points = []
+    for batch in tqdm(batch_sizes, desc="ONNX Runtime / Keras",
+                      disable=True if not progress else None):
+        flops_now = measure_flops(seconds=0.25)
+        points.append(flops_now)
         row = time_calls(session.run, take(batch), min_seconds)
-        if ceiling:
-            row["fraction_of_roofline"] = row["events_per_s"] / ceiling
+        row["machine_flops"] = flops_now
+        if per_event:
+            row["fraction_of_roofline"] = row["events_per_s"] * per_event / flops_now
         result["onnx"].append(row)
-    if keras_model is not None:
-        for batch in tqdm(batch_sizes, desc="Keras", disable=True if not progress else None):
+        if keras_model is not None:
             xb = take(batch).astype(np.float32)
 
             def keras_predict(x, model=keras_model, b=batch):
                 return model.predict(x, batch_size=b, verbose=0)
 
             result["keras"].append(time_calls(keras_predict, xb, min_seconds, min_calls=3))
+    flops = float(np.median(points))
+    result["machine_flops"] = flops
+    result["roofline_events_per_s"] = flops / per_event if per_event else None
     result["batcher"] = batcher_under_load(session, x_pool, offered_rate_hz, load_seconds)
     by_batch = {r["batch"]: r for r in result["onnx"]}
     keras_by_batch = {r["batch"]: r for r in result["keras"]}
@@ -166,7 +174,8 @@ def table(result: dict[str, Any]) -> str:
     keras = {r["batch"]: r for r in result.get("keras", [])}
     lines = [f"provider {result['provider']}; roofline "
              f"{(result.get('roofline_events_per_s') or 0):,.0f} events/s "
-             f"({result['machine_flops'] / 1e9:.1f} GFLOP/s measured)",
+             f"({result['machine_flops'] / 1e9:.1f} GFLOP/s, median of the measurements next to "
+             "each batch size)",
              f"{'batch':>7s} {'ORT ev/s':>12s} {'p50 us':>9s} {'p99 us':>9s} "
              f"{'roofline':>9s} {'Keras ev/s':>12s} {'ORT/Keras':>9s}"]
     for r in result["onnx"]:

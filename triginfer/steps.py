@@ -414,9 +414,10 @@ STEPS: list[Step] = [
     Step("emulate", _step_emulate, (), outputs=("emulation/summary.json",)),
     # version 2: float models exported in TensorFlow's summation order
     Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",), version=2),
-    # version 2: FPGA estimator checked against synthesis reports (CSD/DSP rules)
+    # version 3: FPGA estimator checked against synthesis reports (CSD/DSP rules), and
+    # io_parallel convolutions with hls4ml's partitioned, pipelined pixel loop
     Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",),
-         version=2),
+         version=3),
     Step("report", _step_report, ("report",), outputs=("report.html",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")

@@ -82,3 +82,27 @@ def test_missing_reference_set_is_a_clear_error(tmp_path):
     from triginfer.errors import InputFileError
     with pytest.raises(InputFileError, match="reference set"):
         validate(tmp_path)
+
+
+def test_io_parallel_conv_shares_multipliers_across_partitions():
+    rng = np.random.default_rng(2)
+    w = rng.integers(-500, 500, size=(2, 3, 4))          # filt_width 2, 3 channels, 4 filters
+    params = {"in_width": 5, "n_chan": 3, "n_filt": 4, "filt_width": 2, "stride_width": 1,
+              "pad_left": 0, "pad_right": 0, "out_width": 4}
+
+    def spec(extra):
+        layers = [SpecLayer("input", "input", (5, 3), (5, 3), types={"result": "fixed<16,6>"}),
+                  SpecLayer("conv", "conv1d", (5, 3), (4, 4),
+                            types={"weight": "fixed<16,6>", "bias": "fixed<16,6>",
+                                   "accum": "fixed<16,6>", "result": "fixed<16,6>"},
+                            params={**params, **extra},
+                            arrays={"weight": w, "bias": np.zeros(4, dtype=np.int64)})]
+        return FirmwareSpec("c", layers, settings={"reuse_factor": 1})
+
+    one_per_position, two_per_cycle = estimate(spec({})), estimate(spec({"n_partitions": 2}))
+    per_position_dsp = product_costs(w.reshape(6, 4), 16)["dsp"]
+    assert one_per_position["resources"]["DSP"] == per_position_dsp
+    assert one_per_position["initiation_interval"] == 4
+    assert two_per_cycle["resources"]["DSP"] == 2 * per_position_dsp
+    assert two_per_cycle["initiation_interval"] == 2
+    assert one_per_position["latency_cycles"] == two_per_cycle["latency_cycles"] + 2
