@@ -63,6 +63,15 @@ class SpecLayer:
         """The :class:`FixedType` of one of this layer's tensors."""
         return FixedType.parse(self.types[tensor])
 
+    @property
+    def output_positions(self) -> int:
+        """Output positions a convolution computes (1 for every other layer)."""
+        if self.kind == "conv1d":
+            return int(self.params["out_width"])
+        if self.kind == "conv2d":
+            return int(self.params["out_height"] * self.params["out_width"])
+        return 1
+
     def real(self, array: str) -> np.ndarray:
         """An array's real values (mantissa times its type's LSB)."""
         return self.fixed(array).to_float(self.arrays[array])

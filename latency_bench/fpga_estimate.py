@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
+from triginfer.hls_export.spec import FirmwareSpec
 
 #: Constant multiplications with at least this many non-zero CSD digits use a DSP.
 CSD_DSP_MIN = 3
@@ -93,14 +93,6 @@ def _significant_bits(values: np.ndarray) -> np.ndarray:
     v = v // (v & -v)                      # drop trailing zeros
     out[nz] = np.floor(np.log2(v)).astype(np.int64) + 1
     return out
-
-
-def _positions(layer: SpecLayer) -> int:
-    if layer.kind == "conv1d":
-        return int(layer.params["out_width"])
-    if layer.kind == "conv2d":
-        return int(layer.params["out_height"] * layer.params["out_width"])
-    return 1
 
 
 def product_costs(weight: np.ndarray, in_width: int, csd_dsp_min: int = CSD_DSP_MIN,
@@ -150,7 +142,7 @@ def estimate(spec: FirmwareSpec, reuse_factor: int | None = None,
         n_out = int(np.prod(layer.output_shape))
         if layer.kind in ("dense", "conv1d", "conv2d"):
             w = layer.arrays["weight"].reshape(-1, layer.arrays["weight"].shape[-1])
-            positions = _positions(layer)
+            positions = layer.output_positions
             partitions = 1
             if positions > 1 and io_type != "io_stream":
                 partitions = int(layer.params.get("n_partitions", positions))

@@ -65,13 +65,7 @@ def model_flops_per_event(spec_or_layers) -> float:
     flops = 0.0
     for layer in spec_or_layers.layers:
         if layer.kind in ("dense", "conv1d", "conv2d"):
-            w = layer.arrays["weight"]
-            positions = 1
-            if layer.kind == "conv1d":
-                positions = layer.params["out_width"]
-            elif layer.kind == "conv2d":
-                positions = layer.params["out_height"] * layer.params["out_width"]
-            flops += 2.0 * w.size * positions
+            flops += 2.0 * layer.arrays["weight"].size * layer.output_positions
     return flops
 
 
