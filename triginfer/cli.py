@@ -359,9 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export-onnx", parents=[common],
                        help="export a (Q)Keras model, or the bit-exact firmware graph, to ONNX",
-                       description="--model exports a Keras/QKeras .h5 with tf2onnx; --firmware "
-                                   "builds the bit-exact graph of a FirmwareSpec (equal to the "
-                                   "emulator).")
+                       description="--model exports a Keras/QKeras .h5 (float Keras models in "
+                                   "TensorFlow's summation order, QKeras via tf2onnx; see "
+                                   "--method); --firmware builds the bit-exact graph of a "
+                                   "FirmwareSpec (equal to the emulator).")
     p.add_argument("--model", default=None, help="Keras/QKeras model (.h5)")
     p.add_argument("--firmware", default=None, help="FirmwareSpec directory (bit-exact graph)")
     p.add_argument("--out", required=True, help="output .onnx")
