@@ -1,25 +1,20 @@
 """Bit-exact numpy emulator of a FirmwareSpec: the firmware's integer arithmetic, vectorised.
 
-Every tensor is held as int64 mantissas of its fixed-point type
+The emulator walks the spec's graph in topological order, keeping a name ->
+tensor map, and runs each layer through its kind in the layer-kind registry
+(:mod:`triginfer.emulation.layers`), which holds what the hls4ml template of
+that kind computes. Every tensor is held as mantissas of its fixed-point type
 (:class:`~triginfer.quantization.fixed.FixedType`, the project's one
-fixed-point implementation). Per layer, the emulator does what the hls4ml
-templates do:
+fixed-point implementation): integer-valued float64 when each kind's bound
+proves every value stays below 2**51 (exact, and fast in numpy and BLAS),
+int64 otherwise. A layer's value is converted to its result type (its
+rounding, then its overflow) after the kind computes it.
 
-* **input**: the float input converted to the input type (its rounding and saturation).
-* **dense / conv** (conv as dense over im2col patches): each product
-  ``x * w`` is exact, then converted to the accumulator type; the bias is
-  converted to the accumulator type; the sum wraps in the accumulator (two's
-  complement, so wrapping each partial sum equals wrapping the total); the
-  accumulator is converted to the result type. When the accumulator keeps
-  every product bit, the sum is one matrix product: in float64 BLAS when
-  the bound ``max|x| * max_j sum_i |w_ij|`` proves every partial sum is below 2**53 (exact), else in
-  int64. Otherwise each product is rounded separately (int64 path).
-* **relu**: ``max(x, 0)`` then the result conversion; **linear**: the conversion.
-* **sigmoid / tanh**: hls4ml's lookup table (stored in the spec) indexed by
-  ``int(x * table_size / range) + table_size / 2``, clipped, then the conversion.
-* **batchnorm**: ``x * scale + bias`` exact, then the result conversion.
-* **max pooling**: the maximum over each window, then the result conversion.
-* **flatten**: a reshape (channels-last order, as hls4ml).
+Inputs and outputs: a model with one input takes an array ``(n, *input_shape)``;
+one with several takes a list (in ``spec.inputs`` order) or a dict by input
+name. Each output is ``(n, n_values)``; a model with one output returns one
+array, one with several a list in ``spec.outputs`` order (a dict when the
+inputs were given as a dict).
 
 With ``monitor=True`` the emulator also counts, per layer and stage, the values
 that fell outside the type's range (and were saturated or wrapped) and the
@@ -32,12 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from triginfer.errors import ShapeError, UnsupportedModelError
+from triginfer.emulation import layers as kinds
+from triginfer.emulation.layers.base import FLOAT64_LIMIT, INT64_LIMIT, EmuTensor
+from triginfer.errors import BadValueError, ShapeError, UnsupportedModelError
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
-
-SUPPORTED = ("input", "dense", "conv1d", "conv2d", "relu", "linear", "sigmoid", "tanh",
-             "batchnorm", "maxpool1d", "maxpool2d", "flatten")
 
 
 @dataclass
@@ -93,9 +87,36 @@ class OverflowReport:
         return [s.__dict__.copy() for s in self.stats]
 
 
-def _shl(m: np.ndarray, bits: int) -> np.ndarray:
-    """Multiply mantissas by 2**bits (bits >= 0), int64 or float64."""
-    return np.ldexp(m, bits) if m.dtype.kind == "f" else m << np.int64(bits)
+class _Run:
+    """What the kinds see while one block of events runs: the number domain and the monitor."""
+
+    def __init__(self, float_mode: bool, stats: dict | None) -> None:
+        self.float_mode = float_mode
+        self.stats = stats
+        self.monitoring = stats is not None
+
+    def _stat(self, layer: SpecLayer, stage: str, ftype: FixedType) -> OverflowStat:
+        key = (layer.name, stage)
+        if key not in self.stats:
+            self.stats[key] = OverflowStat(layer.name, stage, str(ftype), ftype.overflow,
+                                           min_allowed=ftype.min_value,
+                                           max_allowed=ftype.max_value)
+        return self.stats[key]
+
+    def overflow(self, layer: SpecLayer, stage: str, ftype: FixedType, m: np.ndarray
+                 ) -> np.ndarray:
+        """Apply ``ftype``'s overflow mode to rounded mantissas (monitored)."""
+        if self.stats is not None:
+            self._stat(layer, stage, ftype).update(m, ftype)
+        return ftype.apply_overflow(m)
+
+    def convert(self, layer: SpecLayer, stage: str, ftype: FixedType, m: np.ndarray,
+                frac: int) -> np.ndarray:
+        """Mantissas with ``frac`` fractional bits converted to ``ftype`` (monitored)."""
+        rounded = ftype.round_only(m, frac)
+        if self.stats is not None:
+            self._stat(layer, stage, ftype).update(rounded, ftype)
+        return ftype.apply_overflow(rounded, inplace=rounded is not m)
 
 
 class Emulator:
@@ -104,242 +125,146 @@ class Emulator:
     def __init__(self, spec: FirmwareSpec, chunk_size: int = 16_384) -> None:
         self.spec = spec
         self.chunk_size = int(chunk_size)
+        registry = kinds.registry()
         for layer in spec.layers:
-            if layer.kind not in SUPPORTED:
+            if layer.kind not in registry:
                 raise UnsupportedModelError(
                     f"firmware {spec.name!r}: layer {layer.name!r} of kind {layer.kind!r} is not "
-                    f"supported by the emulator (supported: {', '.join(SUPPORTED)})")
-            if layer.kind in ("dense", "conv1d", "conv2d") and layer.fixed("accum").overflow != "WRAP":
-                raise UnsupportedModelError(
-                    f"layer {layer.name!r}: accumulator {layer.types['accum']} does not wrap; "
-                    "only WRAP accumulators (hls4ml's default) are emulated")
-        self._plans = {layer.name: self._plan(layer) for layer in spec.layers}
-        self.float_mode = self._float64_is_exact()
+                    f"supported by the emulator (supported: {', '.join(kinds.supported('emulator'))})")
+        try:
+            spec.check_graph()
+        except ValueError as exc:
+            raise UnsupportedModelError(f"firmware {spec.name!r}: {exc}") from exc
+        self._types: dict[str, FixedType] = {}
+        self._in_types: dict[str, list[FixedType]] = {}
+        self._plans: dict[str, dict] = {}
+        bounds: dict[str, float] = {}
+        for layer in spec.layers:
+            kind = registry[layer.kind]
+            in_types = [self._types[name] for name in layer.inputs]
+            self._in_types[layer.name] = in_types
+            self._plans[layer.name] = kind.prepare(layer, in_types)
+            bounds[layer.name] = (float(max(abs(layer.fixed("result").min_mantissa),
+                                            layer.fixed("result").max_mantissa))
+                                  if layer.kind == "input"
+                                  else float(kind.bound(layer, self._plans[layer.name], in_types)))
+            self._types[layer.name] = layer.fixed("result")
+        widths = max(layer.fixed(t).width for layer in spec.layers for t in layer.types)
+        worst = max(bounds, key=bounds.get)
+        #: Every value provably below 2**51 in magnitude: integer-valued float64 is exact.
+        self.float_mode = widths <= 50 and bounds[worst] < FLOAT64_LIMIT
+        if bounds[worst] >= INT64_LIMIT or widths > 62:
+            raise UnsupportedModelError(
+                f"firmware {spec.name!r}: layer {worst!r} can reach values of 2**"
+                f"{np.log2(bounds[worst]):.0f} LSBs, beyond the emulator's 62-bit integer path; "
+                "bound its precision in the hls4ml configuration (narrower accum/result types)")
+        self.bounds = bounds
 
     def _float64_is_exact(self) -> bool:
-        """Can every tensor be held as integer-valued float64 below 2**52 (the fast path)?
+        """Whether the float64 path is proven exact (kept for callers of the old name)."""
+        return self.float_mode
 
-        True when every type is at most 50 bits wide and, for each dense/conv layer,
-        ``max|x| * max_j sum_i |w_ij| * 2**shift + max|b|`` stays below 2**51 with
-        ``max|x|`` the input type's largest mantissa: then each matrix product in
-        float64 BLAS is exact whatever the summation order.
-        """
-        frac = 0
-        x_bound = 0
-        for layer in self.spec.layers:
-            types = [layer.fixed(t) for t in layer.types]
-            if any(t.width > 50 for t in types):
-                return False
-            if layer.kind in ("dense", "conv1d", "conv2d"):
-                plan = self._plans[layer.name]
-                shift = plan["accum"].frac - (frac + plan["w_type"].frac)
-                column = float(np.abs(plan["wf"]).sum(axis=0).max(initial=0.0))
-                bias = float(np.abs(plan["bf"]).max(initial=0.0))
-                bound = x_bound * column * 2.0 ** max(shift, 0) + bias
-                if bound >= 2.0**51:
-                    return False
-                plan["wf_shifted"] = np.ldexp(plan["wf"], max(shift, 0))
-                # No partial sum can leave the accumulator's range: skip its wrap step.
-                plan["accum_safe"] = bound <= plan["accum"].max_mantissa
-            if layer.kind == "batchnorm":
-                plan = self._plans[layer.name]
-                top = max(frac + plan["scale_type"].frac, plan["bias_type"].frac)
-                bound = (x_bound * float(np.abs(plan["scale"]).max(initial=0))
-                         * 2.0 ** (top - frac - plan["scale_type"].frac)
-                         + float(np.abs(plan["bias"]).max(initial=0))
-                         * 2.0 ** (top - plan["bias_type"].frac))
-                if bound >= 2.0**51:
-                    return False
-            result = layer.fixed("result")
-            x_bound, frac = max(abs(result.min_mantissa), abs(result.max_mantissa)), result.frac
-        return True
+    # --- inputs and outputs ------------------------------------------------------------------
+    def _inputs(self, x) -> tuple[list[np.ndarray], bool]:
+        """The inputs as a list in spec order, checked; and whether they came as a dict."""
+        spec = self.spec
+        as_dict = isinstance(x, dict)
+        if as_dict:
+            missing = [name for name in spec.inputs if name not in x]
+            if missing:
+                raise ShapeError(f"firmware {spec.name!r}: inputs {missing} missing (expects "
+                                 f"{spec.inputs})")
+            arrays = [np.asarray(x[name]) for name in spec.inputs]
+        elif isinstance(x, list | tuple):
+            if len(x) != len(spec.inputs):
+                raise ShapeError(f"firmware {spec.name!r} takes {len(spec.inputs)} inputs "
+                                 f"({spec.inputs}), got {len(x)}")
+            arrays = [np.asarray(a) for a in x]
+        else:
+            if len(spec.inputs) != 1:
+                raise ShapeError(f"firmware {spec.name!r} takes {len(spec.inputs)} inputs "
+                                 f"({spec.inputs}); pass a list or a dict of arrays")
+            arrays = [np.asarray(x)]
+        n = None
+        for name, a, shape in zip(spec.inputs, arrays, spec.input_shapes, strict=True):
+            if a.ndim < 1 or tuple(a.shape[1:]) != tuple(shape):
+                raise ShapeError(f"firmware {spec.name!r} expects input shape (n, "
+                                 f"{', '.join(map(str, shape))}) for input {name!r}, got {a.shape}")
+            if a.dtype.kind not in "fiub":
+                raise ShapeError(f"firmware {spec.name!r}: input {name!r} has dtype {a.dtype}; "
+                                 "give numbers")
+            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                raise BadValueError(f"firmware {spec.name!r}: input {name!r} holds NaN/inf values")
+            if n is not None and len(a) != n:
+                raise ShapeError(f"firmware {spec.name!r}: inputs have different event counts "
+                                 f"({n} and {len(a)})")
+            n = len(a)
+        return arrays, as_dict
+
+    def _outputs(self, outs: list[np.ndarray], as_dict: bool):
+        if len(outs) == 1:
+            return outs[0]
+        if as_dict:
+            return dict(zip(self.spec.outputs, outs, strict=True))
+        return outs
 
     # --- public API --------------------------------------------------------------------------
-    def predict_mantissa(self, x: np.ndarray, monitor: bool = False):
-        """Output mantissas (int64, ``(n_events, n_outputs)``) in the output type.
+    def predict_mantissa(self, x, monitor: bool = False):
+        """Output mantissas (int64, ``(n_events, n_values)`` per output) in the output types.
 
         With ``monitor`` returns ``(mantissas, OverflowReport)``.
         """
-        x = np.asarray(x)
-        if x.ndim < 1 or x.shape[1:] != self.spec.input_shape:
-            raise ShapeError(f"firmware {self.spec.name!r} expects input shape (n, "
-                             f"{', '.join(map(str, self.spec.input_shape))}), got {x.shape}")
-        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-            from triginfer.errors import BadValueError
+        arrays, as_dict = self._inputs(x)
+        n = len(arrays[0])
+        stats: dict[tuple[str, str], OverflowStat] | None = {} if monitor else None
+        outs = [np.empty((n, size), dtype=np.int64) for size in self.spec.output_sizes]
+        for start in range(0, n, self.chunk_size):
+            block = [a[start:start + self.chunk_size] for a in arrays]
+            for out, value in zip(outs, self._run(block, stats), strict=True):
+                out[start:start + len(block[0])] = value
+        result = self._outputs(outs, as_dict)
+        if monitor:
+            return result, OverflowReport(stats=list(stats.values()))
+        return result
 
-            raise BadValueError(f"firmware {self.spec.name!r}: input holds NaN/inf values")
-        report = OverflowReport() if monitor else None
-        stats: dict[tuple[str, str], OverflowStat] = {}
-        out = np.empty((len(x), self.spec.n_outputs), dtype=np.int64)
-        for start in range(0, len(x), self.chunk_size):
-            block = x[start:start + self.chunk_size]
-            out[start:start + len(block)] = self._run(block, stats if monitor else None)
-        if report is not None:
-            report.stats = list(stats.values())
-            return out, report
-        return out
-
-    def predict(self, x: np.ndarray, monitor: bool = False):
-        """Output values (float64, ``(n_events, n_outputs)``); with ``monitor`` also the report."""
+    def predict(self, x, monitor: bool = False):
+        """Output values (float64, ``(n_events, n_values)`` per output); with ``monitor`` also
+        the report."""
         result = self.predict_mantissa(x, monitor)
         mantissa, report = result if monitor else (result, None)
-        values = self.spec.output_type.to_float(mantissa)
+        types = self.spec.output_types
+        if isinstance(mantissa, dict):
+            values = {k: t.to_float(v) for (k, v), t in zip(mantissa.items(), types, strict=True)}
+        elif isinstance(mantissa, list):
+            values = [t.to_float(v) for v, t in zip(mantissa, types, strict=True)]
+        else:
+            values = types[0].to_float(mantissa)
         return (values, report) if monitor else values
 
     # --- internals ---------------------------------------------------------------------------
-    def _plan(self, layer: SpecLayer) -> dict:
-        plan: dict = {"result": layer.fixed("result")}
-        if layer.kind in ("dense", "conv1d", "conv2d"):
-            weight = layer.arrays["weight"]
-            n_out = weight.shape[-1]
-            plan["w"] = weight.reshape(-1, n_out).astype(np.int64)
-            plan["wf"] = plan["w"].astype(np.float64)
-            plan["w_type"] = layer.fixed("weight")
-            plan["accum"] = layer.fixed("accum")
-            plan["bf"] = None
-            if "bias" in layer.arrays:
-                plan["b"] = plan["accum"].requantize(layer.arrays["bias"].astype(np.int64),
-                                                     layer.fixed("bias").frac)
-            else:
-                plan["b"] = np.zeros(n_out, dtype=np.int64)
-            plan["bf"] = plan["b"].astype(np.float64)
-        if layer.kind == "batchnorm":
-            plan["scale"], plan["scale_type"] = layer.arrays["scale"], layer.fixed("scale")
-            plan["bias"], plan["bias_type"] = layer.arrays["bias"], layer.fixed("bias")
-        return plan
-
-    def _stat(self, stats, layer: SpecLayer, stage: str, ftype: FixedType) -> OverflowStat:
-        key = (layer.name, stage)
-        if key not in stats:
-            stats[key] = OverflowStat(layer.name, stage, str(ftype), ftype.overflow,
-                                      min_allowed=ftype.min_value, max_allowed=ftype.max_value)
-        return stats[key]
-
-    def _convert(self, stats, layer, stage, ftype: FixedType, m: np.ndarray, frac: int,
-                 owned: bool = False):
-        """Convert mantissas with ``frac`` fractional bits to ``ftype`` (``owned``: may overwrite)."""
-        inplace = owned and m.dtype.kind == "f"
-        rounded = ftype.round_only(m, frac, inplace=inplace)
-        if stats is not None:
-            self._stat(stats, layer, stage, ftype).update(rounded, ftype)
-        return ftype.apply_overflow(rounded, inplace=inplace or rounded is not m)
-
-    def _run(self, x: np.ndarray, stats) -> np.ndarray:
-        m = None
-        frac = 0
-        n = len(x)
+    def _run(self, block: list[np.ndarray], stats) -> list[np.ndarray]:
+        run = _Run(self.float_mode, stats)
+        registry = kinds.registry()
+        tensors: dict[str, EmuTensor] = {}
+        inputs = dict(zip(self.spec.inputs, block, strict=True))
         for layer in self.spec.layers:
-            plan = self._plans[layer.name]
-            result: FixedType = plan["result"]
-            kind = layer.kind
-            if kind == "input":
-                rounded = result.round_float(x)
+            result = self._types[layer.name]
+            if layer.kind == "input":
+                rounded = result.round_float(inputs[layer.name])
                 if stats is not None:
-                    self._stat(stats, layer, "result", result).update(rounded, result)
+                    run._stat(layer, "result", result).update(rounded, result)
                 m = result.apply_overflow(rounded)
                 if self.float_mode:  # in range now: exact as float64
                     m = m.astype(np.float64)
-                frac = result.frac
-            elif kind in ("dense", "conv1d", "conv2d"):
-                patches = self._patches(layer, m)  # (n, positions, k)
-                acc = self._accumulate(layer, plan, patches, frac, stats)
-                m = self._convert(stats, layer, "result", result, acc, plan["accum"].frac,
-                                  owned=True)
-                frac = result.frac
-                m = m.reshape((n, *layer.output_shape))
-            elif kind == "relu":
-                # For an unsigned saturating result, rounding then clipping at 0 is the relu.
-                if not (result.overflow == "SAT" and not result.signed and stats is None):
-                    m = np.maximum(m, 0)
-                m = self._convert(stats, layer, "result", result, m, frac, owned=False)
-                frac = result.frac
-            elif kind == "linear":
-                m = self._convert(stats, layer, "result", result, m, frac)
-                frac = result.frac
-            elif kind == "batchnorm":
-                sf, bf = plan["scale_type"].frac, plan["bias_type"].frac
-                prod = m * plan["scale"].astype(m.dtype)
-                pf = frac + sf
-                top = max(pf, bf)
-                total = _shl(prod, top - pf) + _shl(plan["bias"].astype(m.dtype), top - bf)
-                m = self._convert(stats, layer, "result", result, total, top)
-                frac = result.frac
-            elif kind in ("sigmoid", "tanh"):
-                # hls4ml: index = int(x * N / range) + N / 2 (C truncation), clipped to the
-                # table; the result is the table entry converted to the result type.
-                size, span = layer.params["table_size"], layer.params["table_range"]
-                index = np.trunc(np.asarray(m, np.float64) * (size / span) * 2.0**-frac)
-                index = np.clip(index + size // 2, 0, size - 1).astype(np.int64)
-                table = layer.arrays["table"].astype(m.dtype)[index]
-                m = self._convert(stats, layer, "result", result, table, layer.fixed("table").frac)
-                frac = result.frac
-            elif kind in ("maxpool1d", "maxpool2d"):
-                m = self._maxpool(layer, m)
-                m = self._convert(stats, layer, "result", result, m, frac)
-                frac = result.frac
-            elif kind == "flatten":
-                m = m.reshape((n, *layer.output_shape))
-        return m.reshape(n, -1).astype(np.int64)
-
-    def _patches(self, layer: SpecLayer, m: np.ndarray) -> np.ndarray:
-        n = m.shape[0]
-        p = layer.params
-        if layer.kind == "dense":
-            return m.reshape(n, 1, -1)
-        if layer.kind == "conv1d":
-            padded = (np.pad(m, ((0, 0), (p["pad_left"], p["pad_right"]), (0, 0)))
-                      if p["pad_left"] or p["pad_right"] else m)
-            cols = [padded[:, o * p["stride_width"]:o * p["stride_width"] + p["filt_width"], :]
-                    .reshape(n, -1) for o in range(p["out_width"])]
-            return np.stack(cols, axis=1)
-        padded = np.pad(m, ((0, 0), (p["pad_top"], p["pad_bottom"]),
-                            (p["pad_left"], p["pad_right"]), (0, 0)))
-        cols = []
-        for oh in range(p["out_height"]):
-            for ow in range(p["out_width"]):
-                h0, w0 = oh * p["stride_height"], ow * p["stride_width"]
-                cols.append(padded[:, h0:h0 + p["filt_height"], w0:w0 + p["filt_width"], :]
-                            .reshape(n, -1))
-        return np.stack(cols, axis=1)
-
-    def _accumulate(self, layer: SpecLayer, plan: dict, patches: np.ndarray, frac: int,
-                    stats) -> np.ndarray:
-        """Accumulator mantissas (after wrapping), shape ``(n * positions, n_out)``."""
-        accum: FixedType = plan["accum"]
-        x = patches.reshape(-1, patches.shape[-1])
-        prod_frac = frac + plan["w_type"].frac
-        shift = accum.frac - prod_frac
-        if shift >= 0 and self.float_mode:
-            exact = x @ plan["wf_shifted"]  # 2**shift folded into the weights; exact (see init)
-            exact += plan["bf"]
-            if stats is None and plan["accum_safe"]:
-                return exact
-        elif shift >= 0:
-            exact = ((x @ plan["w"]) << np.int64(shift)) + plan["b"]
-        else:
-            # Each product is rounded to the accumulator separately, as mult[] = x*w does.
-            w = plan["wf"] if self.float_mode else plan["w"]
-            exact = np.zeros((x.shape[0], w.shape[1]), dtype=w.dtype) + (
-                plan["bf"] if self.float_mode else plan["b"])
-            for i in range(x.shape[1]):
-                exact += accum.round_only(x[:, i:i + 1] * w[i:i + 1, :], prod_frac)
-        if stats is not None:
-            self._stat(stats, layer, "accum", accum).update(exact, accum)
-        return accum.apply_overflow(exact)
-
-    def _maxpool(self, layer: SpecLayer, m: np.ndarray) -> np.ndarray:
-        p = layer.params
-        n = m.shape[0]
-        if layer.kind == "maxpool1d":
-            width, stride = p.get("pool_width", 2), p.get("stride_width", p.get("pool_width", 2))
-            out_w = layer.output_shape[0]
-            cols = [m[:, o * stride:o * stride + width, :].max(axis=1) for o in range(out_w)]
-            return np.stack(cols, axis=1)
-        ph, pw = p.get("pool_height", 2), p.get("pool_width", 2)
-        sh, sw = p.get("stride_height", ph), p.get("stride_width", pw)
-        out_h, out_w = layer.output_shape[0], layer.output_shape[1]
-        out = np.empty((n, out_h, out_w, m.shape[-1]), dtype=np.int64)
-        for i in range(out_h):
-            for j in range(out_w):
-                out[:, i, j, :] = m[:, i * sh:i * sh + ph, j * sw:j * sw + pw, :].max(axis=(1, 2))
-        return out
+                tensors[layer.name] = EmuTensor(m, result.frac)
+                continue
+            kind = registry[layer.kind]
+            xs = [tensors[name] for name in layer.inputs]
+            value = kind.emulate(layer, self._plans[layer.name], xs, run)
+            if kind.converts_result:
+                m = run.convert(layer, "result", result, value.m, value.frac)
+            else:
+                m = value.m
+            tensors[layer.name] = EmuTensor(m, result.frac)
+        n = len(block[0])
+        return [tensors[name].m.reshape(n, -1).astype(np.int64) for name in self.spec.outputs]

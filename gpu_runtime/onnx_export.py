@@ -34,7 +34,9 @@ computes. Why it is exact:
   2**-k, and overflow is Clip (saturation) or ``v - 2**W * Floor((v - lo) /
   2**W)`` (wrapping), all exact on such integers;
 * convolutions are matrix products over patches gathered with Gather (no
-  Conv op, whose double support varies between execution providers).
+  Conv op, whose double support varies between execution providers);
+* each layer is written by its kind in the layer-kind registry
+  (:mod:`triginfer.emulation.layers`), next to its emulation, from the same plan.
 
 Double is used throughout rather than float32 because accumulators here reach
 22 bits and more and float32 holds integers exactly only up to 2**24; a float32
@@ -50,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from triginfer.errors import UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
+from triginfer.hls_export.spec import FirmwareSpec
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -299,149 +301,68 @@ class _Graph:
         return self.overflow(v, ftype)
 
 
-def _patch_indices(layer: SpecLayer, padded_shape: tuple[int, ...]) -> np.ndarray:
-    """Flat indices into the padded input for each (output position, kernel element)."""
-    p = layer.params
-    index = np.arange(int(np.prod(padded_shape))).reshape(padded_shape)
-    rows = []
-    if layer.kind == "conv1d":
-        for o in range(p["out_width"]):
-            s = o * p["stride_width"]
-            rows.append(index[s:s + p["filt_width"], :].reshape(-1))
-    else:
-        for oh in range(p["out_height"]):
-            for ow in range(p["out_width"]):
-                h0, w0 = oh * p["stride_height"], ow * p["stride_width"]
-                rows.append(index[h0:h0 + p["filt_height"], w0:w0 + p["filt_width"], :]
-                            .reshape(-1))
-    return np.stack(rows)
+def onnx_io_names(spec: FirmwareSpec) -> tuple[list[str], list[str]]:
+    """Input and output names of the bit-exact graph: ``inputs``/``output`` for a model with
+    one of each, the spec's input and output layer names otherwise."""
+    if not spec.multi_io:
+        return ["inputs"], ["output"]
+    return list(spec.inputs), list(spec.outputs)
 
 
 def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
                          opset: int = DEFAULT_OPSET) -> Path:
     """Write an ONNX graph equal (==) to the emulator of ``spec`` (see the module docstring).
 
-    Input ``inputs``: float64 ``(batch, *input_shape)``; output ``output``: float64
-    ``(batch, n_outputs)``, the firmware's output values.
+    Inputs float64 ``(batch, *input_shape)``, outputs float64 ``(batch, n_values)``: the
+    firmware's output values; named as :func:`onnx_io_names` says. Every layer is
+    translated by its kind in the layer-kind registry; a kind without a translation is
+    refused before anything is written.
     """
     import onnx
     from onnx import TensorProto, helper
 
     from triginfer.emulation import Emulator
+    from triginfer.emulation import layers as kinds
 
+    registry = kinds.registry()
+    missing = [f"{layer.name} ({layer.kind})" for layer in spec.layers
+               if layer.kind != "input" and not registry[layer.kind].has_onnx]
+    if missing:
+        raise UnsupportedModelError(
+            f"firmware {spec.name!r}: no bit-exact ONNX translation for {', '.join(missing)} "
+            f"(translated kinds: {', '.join(kinds.supported('onnx'))})")
     emulator = Emulator(spec)
     if not emulator.float_mode:
         raise UnsupportedModelError(
-            f"firmware {spec.name!r}: some type is wider than 50 bits or a matrix product can "
-            "exceed 2**51, so a float64 ONNX graph cannot be proven exact")
+            f"firmware {spec.name!r}: some type is wider than 50 bits or a value can exceed "
+            "2**51, so a float64 ONNX graph cannot be proven exact")
+    in_names, out_names = onnx_io_names(spec)
     g = _Graph()
-    x = "inputs"
-    m, frac = None, 0
+    tensors: dict[str, tuple[str, int]] = {}
     for layer in spec.layers:
         result = layer.fixed("result")
-        kind = layer.kind
-        if kind == "input":
+        if layer.kind == "input":
+            x = in_names[spec.inputs.index(layer.name)]
             v = g.scale(x, result.frac)
-            m = g.overflow(g.round(v, result), result)
-        elif kind in ("dense", "conv1d", "conv2d"):
-            accum = layer.fixed("accum")
-            w = layer.arrays["weight"].reshape(-1, layer.arrays["weight"].shape[-1])
-            shift = accum.frac - (frac + layer.fixed("weight").frac)
-            bias = np.asarray(accum.requantize(
-                layer.arrays.get("bias", np.zeros(w.shape[1], np.int64)),
-                layer.fixed("bias").frac if "bias" in layer.types else 0), dtype=np.float64)
-            if kind == "dense":
-                flat = g.op("Reshape", [m, g.const(np.array([-1, w.shape[0]], np.int64))])
-            else:
-                p = layer.params
-                # ONNX Pad: all begins, then all ends, over (batch, [height,] width, channels).
-                pads = ([0, p["pad_left"], 0, 0, p["pad_right"], 0] if kind == "conv1d" else
-                        [0, p["pad_top"], p["pad_left"], 0, 0, p["pad_bottom"], p["pad_right"], 0])
-                padded = g.op("Pad", [m, g.const(np.array(pads, np.int64))])
-                in_shape = layer.input_shape
-                if kind == "conv1d":
-                    pshape = (in_shape[0] + p["pad_left"] + p["pad_right"], in_shape[1])
-                else:
-                    pshape = (in_shape[0] + p["pad_top"] + p["pad_bottom"],
-                              in_shape[1] + p["pad_left"] + p["pad_right"], in_shape[2])
-                flat_in = g.op("Reshape", [padded, g.const(np.array([0, -1], np.int64))])
-                idx = _patch_indices(layer, pshape)
-                patches = g.op("Gather", [flat_in, g.const(idx)], axis=1)
-                flat = g.op("Reshape", [patches, g.const(np.array([-1, w.shape[0]], np.int64))])
-            if shift >= 0:  # the accumulator keeps every product bit: one exact MatMul
-                acc = g.op("MatMul", [flat, g.const(np.ldexp(w.astype(np.float64), shift))])
-            else:  # each product x*w is rounded to the accumulator, then summed
-                prods = g.op("Mul", [g.op("Unsqueeze", [flat, g.const(np.array([2]))]),
-                                     g.const(w.astype(np.float64))])
-                rounded = g.round(g.scale(prods, shift), accum)
-                acc = g.op("ReduceSum", [rounded, g.const(np.array([1]))], keepdims=0)
-            acc = g.op("Add", [acc, g.const(bias)])
-            acc = g.overflow(acc, accum)
-            m = g.convert(acc, accum.frac, result)
-            m = g.op("Reshape", [m, g.const(np.array([-1, *layer.output_shape], np.int64))])
-        elif kind == "relu":
-            m = g.convert(g.op("Max", [m, g.const(0.0)]), frac, result)
-        elif kind == "linear":
+            tensors[layer.name] = (g.overflow(g.round(v, result), result), result.frac)
+            continue
+        kind = registry[layer.kind]
+        xs = [tensors[name] for name in layer.inputs]
+        m, frac = kind.onnx(g, layer, emulator._plans[layer.name], xs)
+        if kind.converts_result:
             m = g.convert(m, frac, result)
-        elif kind in ("sigmoid", "tanh"):
-            size, span = layer.params["table_size"], layer.params["table_range"]
-            v = g.scale(m, -frac)  # the real value
-            v = g.op("Mul", [v, g.const(float(size) / span)])
-            nonneg = g.op("GreaterOrEqual", [v, g.const(0.0)])
-            v = g.op("Where", [nonneg, g.op("Floor", [v]), g.op("Ceil", [v])])  # C truncation
-            v = g.op("Clip", [g.op("Add", [v, g.const(float(size // 2))]), g.const(0.0),
-                              g.const(float(size - 1))])
-            index = g.op("Cast", [v], to=TensorProto.INT64)
-            table = g.op("Gather", [g.const(layer.arrays["table"].astype(np.float64)), index],
-                         axis=0)
-            m = g.convert(table, layer.fixed("table").frac, result)
-        elif kind == "batchnorm":
-            sf, bf = layer.fixed("scale").frac, layer.fixed("bias").frac
-            top = max(frac + sf, bf)
-            prod = g.op("Mul", [m, g.const(np.ldexp(layer.arrays["scale"].astype(np.float64),
-                                                    top - frac - sf))])
-            total = g.op("Add", [prod, g.const(np.ldexp(layer.arrays["bias"].astype(np.float64),
-                                                        top - bf))])
-            m = g.convert(total, top, result)
-        elif kind == "flatten":
-            m = g.op("Reshape", [m, g.const(np.array([-1, *layer.output_shape], np.int64))])
-        elif kind == "maxpool2d" or kind == "maxpool1d":
-            p = layer.params
-            in_shape = layer.input_shape
-            flat_in = g.op("Reshape", [m, g.const(np.array([0, -1], np.int64))])
-            index = np.arange(int(np.prod(in_shape))).reshape(in_shape)
-            rows = []
-            if kind == "maxpool1d":
-                width = p.get("pool_width", 2)
-                stride = p.get("stride_width", width)
-                for o in range(layer.output_shape[0]):
-                    rows.append(index[o * stride:o * stride + width, :])
-                idx = np.stack(rows)  # (out, window, C)
-            else:
-                ph, pw = p.get("pool_height", 2), p.get("pool_width", 2)
-                sh, sw = p.get("stride_height", ph), p.get("stride_width", pw)
-                for i in range(layer.output_shape[0]):
-                    for j in range(layer.output_shape[1]):
-                        rows.append(index[i * sh:i * sh + ph, j * sw:j * sw + pw, :]
-                                    .reshape(ph * pw, -1))
-                idx = np.stack(rows)  # (out, window, C)
-            windows = g.op("Gather", [flat_in, g.const(idx)], axis=1)
-            pooled = g.op("ReduceMax", [windows], axes=[2], keepdims=0)
-            pooled = g.op("Reshape", [pooled, g.const(np.array([-1, *layer.output_shape],
-                                                                np.int64))])
-            m = g.convert(pooled, frac, result)
-        else:
-            raise UnsupportedModelError(f"layer {layer.name!r} of kind {kind!r} has no "
-                                        "bit-exact ONNX translation")
-        frac = result.frac
-    out = g.op("Reshape", [m, g.const(np.array([-1, spec.n_outputs], np.int64))])
-    values = g.op("Mul", [out, g.const(2.0 ** -frac)], hint="output_values")
-    g.nodes.append(helper.make_node("Identity", [values], ["output"]))
-    graph = helper.make_graph(
-        g.nodes, f"{spec.name}_bitexact",
-        [helper.make_tensor_value_info("inputs", TensorProto.DOUBLE, ["batch", *spec.input_shape])],
-        [helper.make_tensor_value_info("output", TensorProto.DOUBLE, ["batch", spec.n_outputs])],
-        g.inits)
+        tensors[layer.name] = (m, result.frac)
+    outputs = []
+    for name, out_name, size in zip(spec.outputs, out_names, spec.output_sizes, strict=True):
+        m, frac = tensors[name]
+        flat = g.op("Reshape", [m, g.const(np.array([-1, size], np.int64))])
+        values = g.op("Mul", [flat, g.const(2.0 ** -frac)], hint="output_values")
+        g.nodes.append(helper.make_node("Identity", [values], [out_name]))
+        outputs.append(helper.make_tensor_value_info(out_name, TensorProto.DOUBLE,
+                                                     ["batch", size]))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.DOUBLE, ["batch", *shape])
+              for n, shape in zip(in_names, spec.input_shapes, strict=True)]
+    graph = helper.make_graph(g.nodes, f"{spec.name}_bitexact", inputs, outputs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="triginfer")
     model.ir_version = min(model.ir_version, 8)

@@ -1,11 +1,18 @@
-"""hls4ml conversion of a QKeras model into a bit-exact HLS project, C simulation and FirmwareSpec.
+"""hls4ml conversion of any Keras/QKeras model into an HLS project, C simulation and FirmwareSpec.
 
-:func:`convert` checks the model (an input quantizer first; only layers that
-hls4ml converts bit-exactly and the emulator implements), converts it with
-hls4ml (granularity ``name``, ``bit_exact=True``), writes the HLS project
-(firmware sources and ``build_prj.tcl``) and reads the FirmwareSpec from the
-converted ModelGraph after its optimizer passes. :class:`HLSFirmware` then
-compiles the C simulation with g++ and runs it.
+:func:`convert` checks the model before hls4ml runs (every layer must be one
+the layer-kind registry can read; recurrent layers are refused by name),
+converts it with hls4ml using the user's configuration (a dict or a YAML file
+as ``config_from_keras_model`` writes it, edited by hand) or hls4ml's default
+one at granularity ``name``, writes the HLS project (firmware sources and
+``build_prj.tcl``) and reads the FirmwareSpec from the converted ModelGraph
+after its optimizer passes, through the registry. ``bit_exact`` (hls4ml's
+precision propagation, exact with QKeras when the model starts with an input
+quantizer) is a choice: it defaults to on for models with an input quantizer
+and off otherwise (then the input type is the configuration's). Whatever Keras
+computes, the C simulation is the oracle the emulator equals.
+:func:`from_hls_model` wraps a ModelGraph the user converted themselves.
+:class:`HLSFirmware` compiles the C simulation with g++ and runs it.
 """
 
 from __future__ import annotations
@@ -21,66 +28,84 @@ from typing import Any
 
 import numpy as np
 
-from triginfer.errors import ShapeError, UnsupportedModelError
+from triginfer.emulation import layers as kinds
+from triginfer.errors import ConfigError, InputFileError, ShapeError, UnsupportedModelError
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
 
-#: Keras layer classes the chain supports (hls4ml bit-exact and the emulator).
+#: Keras/QKeras layer classes the chain converts (each ends up as kinds of the registry).
 SUPPORTED_KERAS = {
-    "InputLayer", "QActivation", "Activation", "ReLU", "QDense", "QConv1D", "QConv2D",
-    "QBatchNormalization", "Flatten", "Dropout", "MaxPooling1D", "MaxPooling2D",
-    "AveragePooling1D", "AveragePooling2D",
+    "InputLayer", "Dense", "QDense", "QDenseBatchnorm", "Conv1D", "QConv1D", "Conv2D",
+    "QConv2D", "QConv2DBatchnorm", "DepthwiseConv1D", "DepthwiseConv2D", "QDepthwiseConv2D",
+    "SeparableConv1D", "SeparableConv2D", "QSeparableConv1D", "QSeparableConv2D",
+    "BatchNormalization", "QBatchNormalization", "Activation", "QActivation", "ReLU",
+    "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU", "Softmax", "Dropout", "Flatten", "Reshape",
+    "Permute", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
+    "UpSampling1D", "UpSampling2D", "Add", "Subtract", "Multiply", "Average", "Maximum",
+    "Minimum", "Concatenate", "Dot", "Embedding",
 }
-SUPPORTED_ACTIVATIONS = {"relu", "linear", "sigmoid", "tanh", "softmax"}
-SUPPORTED_QUANTIZERS = {"quantized_bits", "quantized_relu"}
+#: Activation functions (Keras names and QKeras quantizers) the chain converts.
+SUPPORTED_ACTIVATIONS = {
+    "relu", "linear", "sigmoid", "tanh", "softmax", "elu", "selu", "softsign", "softplus",
+    "hard_sigmoid", "leaky_relu", "relu6", "quantized_bits", "quantized_relu", "binary",
+    "ternary", "binary_tanh", "quantized_tanh", "quantized_sigmoid", "bernoulli",
+}
+_RECURRENT = {"SimpleRNN", "LSTM", "GRU", "QSimpleRNN", "QLSTM", "QGRU", "Bidirectional",
+              "TimeDistributed", "ConvLSTM2D", "RNN"}
 _HINTS = {
-    "Dense": "use qkeras.QDense with kernel and bias quantizers",
-    "Conv1D": "use qkeras.QConv1D with kernel and bias quantizers",
-    "Conv2D": "use qkeras.QConv2D with kernel and bias quantizers",
-    "BatchNormalization": "use qkeras.QBatchNormalization",
     "PruneLowMagnitude": "strip the pruning wrappers first (tfmot strip_pruning)",
+    "MultiHeadAttention": "attention layers are not converted by hls4ml's Vitis backend",
 }
+
+
+def _activation_name(layer) -> str | None:
+    if type(layer).__name__ == "QActivation":
+        quantizer = getattr(layer, "quantizer", None)
+        name = getattr(quantizer, "__name__", None) or type(quantizer).__name__
+        return str(name)
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", None) or type(activation).__name__
+
+
+def has_input_quantizer(model) -> bool:
+    """Whether the model's first layer is ``QActivation(quantized_bits(...))``."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    return bool(layers) and type(layers[0]).__name__ == "QActivation" and type(
+        getattr(layers[0], "quantizer", None)).__name__ == "quantized_bits"
 
 
 def check_model(model) -> None:
-    """Refuse models the firmware chain cannot make bit-exact, naming the layer and the fix."""
+    """Refuse, before hls4ml runs, layers the chain cannot convert, naming the layer and the fix."""
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     if not layers:
         raise UnsupportedModelError(f"model {model.name!r} has no layers")
-    first = layers[0]
-    quantizer = getattr(first, "quantizer", None)
-    if type(first).__name__ != "QActivation" or type(quantizer).__name__ != "quantized_bits":
-        raise UnsupportedModelError(
-            f"model {model.name!r}: the first layer {first.name!r} ({type(first).__name__}) is "
-            "not an input quantizer; start the model with "
-            "QActivation(quantized_bits(bits, integer, alpha=1)) so the firmware input type is "
-            "defined and conversion is bit-exact")
     for layer in layers:
         cls = type(layer).__name__
+        if cls in _RECURRENT:
+            raise UnsupportedModelError(
+                f"model {model.name!r}: layer {layer.name!r} ({cls}) is recurrent; recurrent "
+                "layers are not supported by the firmware chain (emulator and bit-exact ONNX); "
+                "unroll it into Dense/Conv1D layers")
         if cls not in SUPPORTED_KERAS:
             hint = _HINTS.get(cls, "supported layers: " + ", ".join(sorted(SUPPORTED_KERAS)))
             raise UnsupportedModelError(
                 f"model {model.name!r}: layer {layer.name!r} ({cls}) is not supported by the "
-                f"bit-exact firmware chain; {hint}")
-        activation = getattr(layer, "activation", None)
-        act_name = getattr(activation, "__name__", None) or type(activation).__name__
-        if cls == "QActivation":
-            qname = type(layer.quantizer).__name__
-            if qname not in SUPPORTED_QUANTIZERS:
-                raise UnsupportedModelError(
-                    f"model {model.name!r}: layer {layer.name!r} uses quantizer {qname}; "
-                    f"supported: {sorted(SUPPORTED_QUANTIZERS)}")
-        elif activation is not None and act_name not in SUPPORTED_ACTIVATIONS:
+                f"firmware chain; {hint}")
+        act = _activation_name(layer)
+        if act is not None and act not in SUPPORTED_ACTIVATIONS and cls != "PReLU":
             raise UnsupportedModelError(
-                f"model {model.name!r}: layer {layer.name!r} has activation {act_name!r}; "
-                f"supported: {sorted(SUPPORTED_ACTIVATIONS)} (or a QActivation layer)")
-        for attr in ("kernel_quantizer_internal", "bias_quantizer_internal"):
-            if cls in ("QDense", "QConv1D", "QConv2D") and getattr(layer, attr, None) is None:
-                raise UnsupportedModelError(
-                    f"model {model.name!r}: layer {layer.name!r} has no "
-                    f"{attr.split('_')[0]} quantizer; give it quantized_bits(...)")
+                f"model {model.name!r}: layer {layer.name!r} has activation {act!r}; "
+                f"supported: {', '.join(sorted(SUPPORTED_ACTIVATIONS))}")
+        if cls in ("QDense", "QConv1D", "QConv2D") and getattr(
+                layer, "kernel_quantizer_internal", None) is None:
+            log.info("layer %s has no kernel quantizer: hls4ml's configured weight precision "
+                     "applies", layer.name)
 
 
 def _type_of(precision) -> str | None:
@@ -91,127 +116,84 @@ def _type_of(precision) -> str | None:
         return None
 
 
-_ACTIVATION_KINDS = {"relu": "relu", "linear": "linear", "sigmoid": "sigmoid", "tanh": "tanh",
-                     "softmax": "softmax"}
+def _tensor_owner(hls_model) -> dict[str, str]:
+    """Output variable name -> the layer writing it."""
+    owner = {}
+    for layer in hls_model.get_layers():
+        for out in layer.outputs:
+            owner[out] = layer.name
+    return owner
 
 
-def _spec_layer(layer, input_shape: tuple[int, ...]) -> SpecLayer:
-    """Translate one hls4ml layer into a :class:`SpecLayer`."""
-    cls = layer.class_name
-    name = layer.name
-    attrs = layer.attributes
-    out_shape = tuple(int(s) for s in layer.get_output_variable().shape)
+def _spec_layer(hls_layer, owner: dict[str, str], done: dict[str, SpecLayer]) -> SpecLayer:
+    """Translate one hls4ml layer into a :class:`SpecLayer` through the registry."""
+    name = hls_layer.name
+    cls = hls_layer.class_name
+    kind = kinds.for_hls_layer(hls_layer)
+    if kind is None:
+        act = hls_layer.attributes.get("activation")
+        what = f"{cls}" + (f" (activation {act!r})" if act else "")
+        raise UnsupportedModelError(
+            f"layer {name!r}: hls4ml layer {what} has no kind in the emulator's registry "
+            f"(supported kinds: {', '.join(kinds.supported('emulator'))})")
+    out_shape = tuple(int(s) for s in hls_layer.get_output_variable().shape)
     types: dict[str, str] = {}
-    for key, tvar in layer.types.items():
-        if key.startswith("index"):
+    for key, tvar in hls_layer.types.items():
+        if key.startswith("index") or key.endswith("_prec"):
             continue
         parsed = _type_of(tvar.precision)
         if parsed is not None:
             types[key.removesuffix("_t")] = parsed
-    result = _type_of(layer.get_output_variable().type.precision)
+    result = _type_of(hls_layer.get_output_variable().type.precision)
     if result is None:
         raise UnsupportedModelError(
             f"layer {name!r}: hls4ml gave its output the type "
-            f"{layer.get_output_variable().type.precision}, which is not a fixed-point type of at "
-            "most 62 bits; follow the layer with QActivation(quantized_bits(bits, integer)) to "
-            "bound its precision")
+            f"{hls_layer.get_output_variable().type.precision}, which is not a fixed-point type "
+            "of at most 62 bits; set a narrower result precision for it in the hls4ml "
+            "configuration (or follow it with QActivation(quantized_bits(...)))")
     types["result"] = result
-    params: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
-    for key, weight in layer.weights.items():
+    for key, weight in hls_layer.weights.items():
         wtype = _type_of(weight.type.precision)
         if wtype is None:
             raise UnsupportedModelError(f"layer {name!r}: {key} type {weight.type.precision} "
-                                        "is not fixed-point")
+                                        "is not a fixed-point type the emulator reads")
         types[key] = wtype
         arrays[key] = FixedType.parse(wtype).quantize(np.asarray(weight.data, dtype=np.float64))
-
-    if cls == "Input":
-        kind = "input"
-    elif cls == "Dense":
-        kind = "dense"
-        params = {"n_in": int(attrs["n_in"]), "n_out": int(attrs["n_out"])}
-    elif cls == "Conv1D":
-        kind = "conv1d"
-        params = {k: int(attrs[k]) for k in ("in_width", "n_chan", "n_filt", "filt_width",
-                                              "stride_width", "pad_left", "pad_right",
-                                              "out_width")}
-        if attrs.get("n_partitions") is not None:
-            params["n_partitions"] = int(attrs["n_partitions"])
-    elif cls == "Conv2D":
-        kind = "conv2d"
-        params = {k: int(attrs[k]) for k in (
-            "in_height", "in_width", "n_chan", "n_filt", "filt_height", "filt_width",
-            "stride_height", "stride_width", "pad_top", "pad_bottom", "pad_left", "pad_right",
-            "out_height", "out_width")}
-        if attrs.get("n_partitions") is not None:
-            params["n_partitions"] = int(attrs["n_partitions"])
-    elif cls in ("Activation", "ReLU", "QActivation"):
-        act = str(attrs.get("activation", "relu")).lower()
-        if act not in _ACTIVATION_KINDS:
-            raise UnsupportedModelError(f"layer {name!r}: activation {act!r} is not supported "
-                                        f"by the emulator; use one of {sorted(_ACTIVATION_KINDS)}")
-        kind = _ACTIVATION_KINDS[act]
-        if kind == "softmax":
-            raise UnsupportedModelError(
-                f"layer {name!r}: softmax is not supported by the emulator yet; for a "
-                "regression or binary output use sigmoid, or drop the softmax (argmax of the "
-                "logits is the same)")
-        if kind in ("sigmoid", "tanh"):
-            size = int(attrs.get("table_size", 1024))
-            params["table_size"] = size
-            params["table_range"] = TABLE_RANGE[kind]
-            arrays["table"] = activation_table(kind, size, FixedType.parse(types["table"]))
-    elif cls == "BatchNormalization":
-        kind = "batchnorm"
-    elif cls in ("Pooling1D", "Pooling2D"):
-        op = str(attrs.get("pool_op", "Max")).lower()
-        kind = ("maxpool" if op == "max" else "avgpool") + ("1d" if cls == "Pooling1D" else "2d")
-        params = {k: int(v) for k, v in attrs.items()
-                  if k.startswith(("pool_", "stride_", "pad_", "in_", "out_", "n_"))
-                  and isinstance(v, int | np.integer)}
-    elif cls in ("Reshape", "Flatten"):
-        kind = "flatten"
-    else:
-        raise UnsupportedModelError(
-            f"layer {name!r}: hls4ml layer class {cls} is not supported by the emulator")
-    return SpecLayer(name=name, kind=kind, input_shape=input_shape, output_shape=out_shape,
-                     types=types, params=params, arrays=arrays)
+    inputs = [owner[v] for v in hls_layer.inputs] if cls != "Input" else []
+    producers = [done[n] for n in inputs]
+    input_shape = producers[0].output_shape if producers else out_shape
+    layer = SpecLayer(name=name, kind=kind.kind, input_shape=tuple(input_shape),
+                      output_shape=out_shape, types=types, params={}, arrays=arrays,
+                      inputs=inputs)
+    cpp = {"config": str(hls_layer.attributes.get("config_cpp") or ""),
+           "function": str(hls_layer.attributes.get("function_cpp") or ""),
+           "input_types": [p.fixed("result") for p in producers],
+           "input_shapes": [p.output_shape for p in producers]}
+    try:
+        kind.read(hls_layer, layer, cpp)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UnsupportedModelError(f"layer {name!r} ({cls}): cannot read it as a "
+                                    f"{kind.kind} layer ({type(exc).__name__}: {exc})") from exc
+    return layer
 
 
-#: Input range covered by hls4ml's lookup tables (sigmoid: [-8, 8), tanh: [-4, 4)).
-TABLE_RANGE = {"sigmoid": 16, "tanh": 8}
-
-
-def activation_table(kind: str, size: int, table_type: FixedType) -> np.ndarray:
-    """Mantissas of hls4ml's sigmoid/tanh lookup table, as its C++ initialiser fills it.
-
-    ``in_val`` is a C ``float``; sigmoid is ``1.0 / (1 + std::exp(-in_val))`` with a
-    float exponential and sum and a double division, stored through a float; tanh is
-    the double ``tanh``; both are then converted to ``table_t``.
-    """
-    index = np.arange(size, dtype=np.float64)
-    half_range = TABLE_RANGE[kind] / 2.0
-    in_val = (2 * half_range * (index - size / 2.0) / size).astype(np.float32)
-    if kind == "sigmoid":
-        exp = np.exp(-in_val.astype(np.float64)).astype(np.float32)
-        value = (1.0 / (np.float32(1.0) + exp).astype(np.float64)).astype(np.float32)
-    else:
-        value = np.tanh(in_val.astype(np.float64))
-    return table_type.quantize(value.astype(np.float64))
-
-
-def spec_from_hls_model(hls_model, name: str, settings: dict[str, Any]) -> FirmwareSpec:
-    """Read the FirmwareSpec from a converted hls4ml ModelGraph."""
+def spec_from_hls_model(hls_model, name: str, settings: dict[str, Any],
+                        features: dict[str, Any] | None = None) -> FirmwareSpec:
+    """Read the FirmwareSpec (a graph) from a converted hls4ml ModelGraph."""
+    owner = _tensor_owner(hls_model)
+    done: dict[str, SpecLayer] = {}
     layers: list[SpecLayer] = []
-    shape: tuple[int, ...] = ()
-    for layer in hls_model.get_layers():
-        spec_layer = _spec_layer(layer, shape)
-        if spec_layer.kind == "input":
-            spec_layer.input_shape = spec_layer.output_shape
-        layers.append(spec_layer)
-        shape = spec_layer.output_shape
-    return FirmwareSpec(name=name, layers=layers, settings=settings)
+    for hls_layer in hls_model.get_layers():
+        layer = _spec_layer(hls_layer, owner, done)
+        done[layer.name] = layer
+        layers.append(layer)
+    inputs = [owner.get(v, v) for v in hls_model.inputs]
+    outputs = [owner.get(v, v) for v in hls_model.outputs]
+    spec = FirmwareSpec(name=name, layers=layers, settings=settings, inputs=inputs,
+                        outputs=outputs, features=dict(features or {}))
+    spec.validate(f"firmware {name!r}")
+    return spec
 
 
 @dataclass
@@ -237,30 +219,47 @@ class HLSFirmware:
         log.info("compiled the C simulation of %s in %.1f s", self.project_name,
                  time.perf_counter() - t0)
 
-    def csim_predict(self, x: np.ndarray, chunk: int = 50_000, progress: bool = False
-                     ) -> np.ndarray:
-        """Run the C simulation; always returns ``(n_events, n_outputs)`` float64.
+    def csim_predict(self, x, chunk: int = 50_000, progress: bool = False):
+        """Run the C simulation; each output as ``(n_events, n_values)`` float64.
 
+        ``x`` as :meth:`Emulator.predict <triginfer.emulation.Emulator.predict>` takes it
+        (an array, or a list/dict for several inputs); several outputs come back as a list.
         Inputs are passed as float64 so hls4ml uses its double interface (exact for
         every type up to 53 bits).
         """
         from tqdm.auto import tqdm
 
-        x = np.asarray(x)
-        if x.shape[1:] != self.spec.input_shape:
-            raise ShapeError(f"{self.project_name}: input shape {x.shape[1:]} does not match "
-                             f"the firmware input {self.spec.input_shape}")
+        spec = self.spec
+        if isinstance(x, dict):
+            arrays = [np.asarray(x[name]) for name in spec.inputs]
+        elif isinstance(x, list | tuple):
+            arrays = [np.asarray(a) for a in x]
+        else:
+            arrays = [np.asarray(x)]
+        if len(arrays) != len(spec.inputs):
+            raise ShapeError(f"{self.project_name}: {len(arrays)} inputs given, the firmware "
+                             f"takes {len(spec.inputs)}")
+        for a, shape in zip(arrays, spec.input_shapes, strict=True):
+            if tuple(a.shape[1:]) != tuple(shape):
+                raise ShapeError(f"{self.project_name}: input shape {a.shape[1:]} does not "
+                                 f"match the firmware input {shape}")
         if not self.compiled:
             self.compile()
-        n_out = self.spec.n_outputs
-        out = np.empty((len(x), n_out), dtype=np.float64)
-        starts = range(0, len(x), chunk)
+        n = len(arrays[0])
+        outs = [np.empty((n, size), dtype=np.float64) for size in spec.output_sizes]
+        starts = range(0, n, chunk)
         for start in tqdm(starts, desc="C simulation", unit="chunk",
                           disable=True if not progress else None):
-            block = np.ascontiguousarray(x[start:start + chunk], dtype=np.float64)
-            out[start:start + len(block)] = np.asarray(
-                self.hls_model.predict(block), dtype=np.float64).reshape(len(block), n_out)
-        return out
+            block = [np.ascontiguousarray(a[start:start + chunk], dtype=np.float64)
+                     for a in arrays]
+            got = self.hls_model.predict(block if len(block) > 1 else block[0])
+            got = got if isinstance(got, list) else [got]
+            for out, value in zip(outs, got, strict=True):
+                out[start:start + len(block[0])] = np.asarray(value, np.float64).reshape(
+                    len(block[0]), -1)
+        if len(outs) == 1:
+            return outs[0]
+        return outs
 
     def synthesize(self) -> dict[str, Any]:
         """Run vendor HLS synthesis (needs vitis_hls or vivado_hls on PATH); parse the report."""
@@ -279,14 +278,115 @@ def _project_name(name: str) -> str:
     return cleaned if cleaned and not cleaned[0].isdigit() else f"m_{cleaned}"
 
 
+def load_hls_config(hls_config: dict | str | os.PathLike | None) -> dict | None:
+    """The user's hls4ml configuration: a dict, or a YAML/JSON file holding one.
+
+    Accepts ``config_from_keras_model``'s form (``Model``, ``LayerName``...) or a
+    full hls4ml project configuration holding it under ``HLSConfig``.
+    """
+    if hls_config is None or isinstance(hls_config, dict):
+        config = hls_config
+    else:
+        import yaml
+
+        path = Path(hls_config)
+        if not path.is_file():
+            raise InputFileError(f"{path}: hls4ml configuration not found")
+        try:
+            config = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise ConfigError(f"hls4ml configuration must be a mapping, got {type(config).__name__}")
+    config = dict(config.get("HLSConfig", config))
+    unknown = set(config) - {"Model", "LayerName", "LayerType", "Flows", "Optimizers",
+                             "SkipOptimizers", "WriterConfig", "Backend"}
+    if unknown:
+        raise ConfigError(f"hls4ml configuration: unknown top-level keys {sorted(unknown)}; "
+                          "expected Model, LayerName, LayerType (as config_from_keras_model "
+                          "writes them)")
+    if "Model" not in config:
+        raise ConfigError("hls4ml configuration has no 'Model' section (precision, "
+                          "reuse factor, strategy)")
+    return config
+
+
+def default_hls_config(model, backend: str = "Vitis", strategy: str = "Latency",
+                       reuse_factor: int = 1) -> dict:
+    """hls4ml's configuration for ``model`` at granularity ``name`` (``config_from_keras_model``),
+    with the strategy and reuse factor set everywhere: the starting point users edit."""
+    import hls4ml
+
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
+    config["Model"]["Strategy"] = strategy
+    config["Model"]["ReuseFactor"] = int(reuse_factor)
+    for layer_cfg in config.get("LayerName", {}).values():
+        layer_cfg["ReuseFactor"] = int(reuse_factor)
+        layer_cfg["Strategy"] = strategy
+    return config
+
+
+def write_hls_config(model, path: str | os.PathLike, **kwargs) -> Path:
+    """Write :func:`default_hls_config` as YAML (atomically) for a user to edit."""
+    import yaml
+
+    path = Path(path)
+    config = default_hls_config(model, **kwargs)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def _settings_of(hls_model, **extra) -> dict[str, Any]:
+    import hls4ml
+
+    cfg = hls_model.config
+    model_cfg = cfg.config.get("HLSConfig", {}).get("Model", {})
+    return {"backend": str(cfg.get_config_value("Backend") or cfg.backend.name),
+            "io_type": str(cfg.get_config_value("IOType")),
+            "strategy": str(model_cfg.get("Strategy", "Latency")),
+            "reuse_factor": int(model_cfg.get("ReuseFactor", 1)),
+            "part": str(cfg.get_config_value("Part")),
+            "clock_period_ns": float(cfg.get_config_value("ClockPeriod") or 5.0),
+            "project_name": str(cfg.get_project_name()),
+            "hls4ml_version": hls4ml.__version__, **extra}
+
+
+def from_hls_model(hls_model, name: str | None = None,
+                   features: dict[str, Any] | None = None, save: bool = True) -> HLSFirmware:
+    """Wrap a ModelGraph the user converted with hls4ml: its spec, C simulation and files.
+
+    Writes the HLS project if it is not on disk yet and (``save``) the spec beside it.
+    """
+    output_dir = Path(hls_model.config.get_output_dir())
+    project = hls_model.config.get_project_name()
+    if not (output_dir / "firmware" / f"{project}.cpp").exists():
+        hls_model.write()
+    settings = _settings_of(hls_model, bit_exact=None)
+    spec = spec_from_hls_model(hls_model, name or project, settings, features)
+    if save:
+        spec.save(output_dir)
+    return HLSFirmware(output_dir=output_dir, project_name=project, spec=spec,
+                       hls_model=hls_model)
+
+
 def convert(model, output_dir: str | os.PathLike, *, backend: str = "Vitis",
             io_type: str = "io_parallel", strategy: str = "Latency", reuse_factor: int = 1,
             part: str = "xcvu13p-flga2577-2-e", clock_period_ns: float = 5.0,
-            project_name: str | None = None) -> HLSFirmware:
-    """Convert a QKeras model into a bit-exact HLS project and its FirmwareSpec.
+            project_name: str | None = None, hls_config: dict | str | os.PathLike | None = None,
+            bit_exact: bool | None = None, features: dict[str, Any] | None = None
+            ) -> HLSFirmware:
+    """Convert a Keras/QKeras model into an HLS project and its FirmwareSpec.
 
-    Writes the project (firmware sources, ``build_prj.tcl``) and
-    ``firmware_spec.json``/``.npz`` under ``output_dir``.
+    ``hls_config``: the user's hls4ml configuration (dict or YAML path, as
+    :func:`write_hls_config` writes it); without it, hls4ml's default at granularity
+    ``name`` with ``strategy`` and ``reuse_factor``. ``bit_exact``: hls4ml's precision
+    propagation; default on when the model starts with an input quantizer. Writes the
+    project (firmware sources, ``build_prj.tcl``) and ``firmware_spec.json``/``.npz``
+    under ``output_dir``.
     """
     import hls4ml
 
@@ -297,32 +397,33 @@ def convert(model, output_dir: str | os.PathLike, *, backend: str = "Vitis",
     if reuse_factor < 1:
         raise UnsupportedModelError(f"reuse_factor must be >= 1, got {reuse_factor}")
     check_model(model)
-    if any(type(layer).__name__ == "QBatchNormalization" for layer in model.layers):
-        log.warning("model %s: hls4ml's batch normalization is not bit-exact with QKeras's "
-                    "QBatchNormalization (which computes in float); the emulator matches the "
-                    "firmware, not QKeras", model.name)
+    user_config = load_hls_config(hls_config)
+    if bit_exact is None:
+        bit_exact = has_input_quantizer(model)
     output_dir = Path(output_dir)
     project = _project_name(project_name or model.name)
-    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
-    config["Model"]["Strategy"] = strategy
-    config["Model"]["ReuseFactor"] = int(reuse_factor)
-    for layer_cfg in config.get("LayerName", {}).values():
-        layer_cfg["ReuseFactor"] = int(reuse_factor)
-        layer_cfg["Strategy"] = strategy
+    config = user_config or default_hls_config(model, backend, strategy, reuse_factor)
+    if user_config is not None:
+        strategy = str(config["Model"].get("Strategy", strategy))
+        reuse_factor = int(config["Model"].get("ReuseFactor", reuse_factor))
     t0 = time.perf_counter()
     try:
         hls_model = hls4ml.converters.convert_from_keras_model(
             model, hls_config=config, output_dir=str(output_dir), project_name=project,
             backend=backend, io_type=io_type, part=part, clock_period=clock_period_ns,
-            bit_exact=True)
+            bit_exact=bool(bit_exact))
     except Exception as exc:  # hls4ml raises bare Exceptions for unsupported configurations
-        raise UnsupportedModelError(f"hls4ml could not convert model {model.name!r}: {exc}") from exc
-    hls_model.write()
+        raise UnsupportedModelError(
+            f"hls4ml could not convert model {model.name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
     settings = {"backend": backend, "io_type": io_type, "strategy": strategy,
                 "reuse_factor": int(reuse_factor), "part": part,
                 "clock_period_ns": float(clock_period_ns), "project_name": project,
-                "hls4ml_version": hls4ml.__version__}
-    spec = spec_from_hls_model(hls_model, model.name, settings)
+                "hls4ml_version": hls4ml.__version__, "bit_exact": bool(bit_exact),
+                "user_hls_config": user_config is not None}
+    # Read (and so check) the spec before writing anything: a refusal leaves no project.
+    spec = spec_from_hls_model(hls_model, model.name, settings, features)
+    hls_model.write()
     spec.save(output_dir)
     log.info("converted %s with hls4ml in %.1f s: %s", model.name, time.perf_counter() - t0,
              output_dir)

@@ -1,15 +1,20 @@
 """The FirmwareSpec: the one description of what the firmware computes.
 
 Written by :mod:`triginfer.hls_export.converter` from the hls4ml ModelGraph after
-its optimizer passes, so it holds exactly what the generated HLS uses: the
-ordered layers, their integer weights and biases (mantissas) and the
-fixed-point type of every tensor. Everything downstream (emulator, bit-exact
-ONNX, latency estimates) reads it; this module imports neither TensorFlow nor
-hls4ml.
+its optimizer passes, so it holds exactly what the generated HLS uses: a graph
+of layers (each names the tensors it reads; every layer writes one tensor
+named after it), their integer weights and biases (mantissas) and the
+fixed-point type of every tensor. The spec names its input layers and its
+output tensors (several of each for graph models); the layers are stored in
+topological order. Everything downstream (emulator, bit-exact ONNX, latency
+estimates) walks that graph; this module imports neither TensorFlow nor
+hls4ml. What each layer kind means is defined once, in the layer-kind
+registry (:mod:`triginfer.emulation.layers`).
 
 On disk: ``firmware_spec.json`` (human-readable: layers, shapes, type strings
-such as ``fixed<16,6,RND,SAT>``, settings, a schema version) and
-``firmware_spec.npz`` (the arrays, keyed ``<layer>/<name>``).
+such as ``fixed<16,6,RND,SAT>``, settings, inputs/outputs, the feature set the
+inputs are, a schema version) and ``firmware_spec.npz`` (the arrays, keyed
+``<layer>/<name>``). Schema version 1 files (a chain of layers) still load.
 """
 
 from __future__ import annotations
@@ -25,14 +30,11 @@ import numpy as np
 from triginfer.errors import InputFileError
 from triginfer.quantization.fixed import FixedType
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema versions :meth:`FirmwareSpec.load` reads (1: a chain of layers).
+READABLE_SCHEMAS = (1, 2)
 JSON_NAME = "firmware_spec.json"
 NPZ_NAME = "firmware_spec.npz"
-
-#: Layer kinds a FirmwareSpec may hold.
-LAYER_KINDS = ("input", "dense", "conv1d", "conv2d", "relu", "linear", "sigmoid", "tanh",
-               "softmax", "batchnorm", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
-               "flatten")
 
 
 @dataclass
@@ -40,9 +42,9 @@ class SpecLayer:
     """One layer of the firmware.
 
     Attributes:
-        name: the hls4ml layer name.
-        kind: one of :data:`LAYER_KINDS`.
-        input_shape: shape of the layer input, without the batch axis.
+        name: the hls4ml layer name (also the name of the tensor it writes).
+        kind: a kind of the layer-kind registry (:mod:`triginfer.emulation.layers`).
+        input_shape: shape of the (first) layer input, without the batch axis.
         output_shape: shape of the layer output, without the batch axis.
         types: tensor -> fixed-point type string (``result``, ``accum``, ``weight``,
             ``bias``, ``table``, ``scale``...), as the generated HLS declares them.
@@ -58,6 +60,8 @@ class SpecLayer:
     types: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Names of the tensors this layer reads (empty for an input layer).
+    inputs: list[str] = field(default_factory=list)
 
     def fixed(self, tensor: str) -> FixedType:
         """The :class:`FixedType` of one of this layer's tensors."""
@@ -79,7 +83,7 @@ class SpecLayer:
     def to_json(self) -> dict[str, Any]:
         """JSON form (arrays described by shape and non-zero count, stored in the NPZ)."""
         return {
-            "name": self.name, "kind": self.kind,
+            "name": self.name, "kind": self.kind, "inputs": list(self.inputs),
             "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
             "types": dict(self.types), "params": dict(self.params),
             "arrays": {k: {"shape": list(v.shape), "nonzero": int(np.count_nonzero(v))}
@@ -89,37 +93,121 @@ class SpecLayer:
 
 @dataclass
 class FirmwareSpec:
-    """The firmware: settings plus the ordered layers (see the module docstring)."""
+    """The firmware: settings plus a graph of layers in topological order (see the module docstring).
+
+    ``inputs`` names the input layers, ``outputs`` the tensors the firmware returns
+    (both default to a chain: the first layer in, the last layer out).
+    ``features`` says what the inputs are: ``{"set": "muon_engineered"}`` for a
+    feature set the project computes, ``{"columns": [...]}`` for named columns of a
+    user's file, or empty when unknown.
+    """
 
     name: str
     layers: list[SpecLayer]
     settings: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            return
+        # A chain unless told otherwise (schema v1, hand-built specs).
+        for prev, layer in zip(self.layers, self.layers[1:], strict=False):
+            if not layer.inputs and layer.kind != "input":
+                layer.inputs = [prev.name]
+        if not self.inputs:
+            self.inputs = [layer.name for layer in self.layers if layer.kind == "input"] or [
+                self.layers[0].name]
+        if not self.outputs:
+            self.outputs = [self.layers[-1].name]
+
+    # --- graph ---------------------------------------------------------------------------
+    @property
+    def input_layers(self) -> list[SpecLayer]:
+        """The input layers, in the order the firmware takes its inputs."""
+        return [self.layer(name) for name in self.inputs]
 
     @property
+    def output_layers(self) -> list[SpecLayer]:
+        """The layers whose tensors are the firmware outputs, in order."""
+        return [self.layer(name) for name in self.outputs]
+
+    def producers(self, layer: SpecLayer) -> list[SpecLayer]:
+        """The layers whose tensors ``layer`` reads."""
+        return [self.layer(name) for name in layer.inputs]
+
+    def check_graph(self) -> None:
+        """Raise ``ValueError`` unless every layer reads tensors written earlier (topological
+        order), names are unique, and the inputs/outputs name existing layers."""
+        seen: set[str] = set()
+        for layer in self.layers:
+            if layer.name in seen:
+                raise ValueError(f"layer name {layer.name!r} appears twice")
+            missing = [name for name in layer.inputs if name not in seen]
+            if missing:
+                raise ValueError(f"layer {layer.name!r} reads {missing}, which no earlier layer "
+                                 "writes")
+            if layer.kind != "input" and not layer.inputs:
+                raise ValueError(f"layer {layer.name!r} reads no tensor")
+            seen.add(layer.name)
+        for role, names in (("input", self.inputs), ("output", self.outputs)):
+            if not names:
+                raise ValueError(f"the spec names no {role}")
+            for name in names:
+                if name not in seen:
+                    raise ValueError(f"{role} {name!r} is not a layer of the spec")
+        for name in self.inputs:
+            if self.layer(name).kind != "input":
+                raise ValueError(f"input {name!r} is a {self.layer(name).kind} layer, not an "
+                                 "input layer")
+
+    # --- inputs and outputs (the first ones, for single-input/output models) ------------
+    @property
     def input_layer(self) -> SpecLayer:
-        """The input layer (its ``result`` type is the input type)."""
-        return self.layers[0]
+        """The (first) input layer (its ``result`` type is the input type)."""
+        return self.layer(self.inputs[0])
 
     @property
     def input_type(self) -> FixedType:
-        """Fixed-point type of the firmware input."""
+        """Fixed-point type of the (first) firmware input."""
         return self.input_layer.fixed("result")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Input shape without the batch axis."""
+        """Shape of the (first) input without the batch axis."""
         return tuple(self.input_layer.output_shape)
 
     @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of every input, without the batch axis."""
+        return [tuple(layer.output_shape) for layer in self.input_layers]
+
+    @property
     def output_type(self) -> FixedType:
-        """Fixed-point type of the firmware output."""
-        return self.layers[-1].fixed("result")
+        """Fixed-point type of the (first) firmware output."""
+        return self.output_layers[0].fixed("result")
+
+    @property
+    def output_types(self) -> list[FixedType]:
+        """Fixed-point type of every output."""
+        return [layer.fixed("result") for layer in self.output_layers]
 
     @property
     def n_outputs(self) -> int:
-        """Number of output values per event."""
-        return int(np.prod(self.layers[-1].output_shape))
+        """Number of values per event of the (first) output."""
+        return int(np.prod(self.output_layers[0].output_shape))
+
+    @property
+    def output_sizes(self) -> list[int]:
+        """Number of values per event of every output."""
+        return [int(np.prod(layer.output_shape)) for layer in self.output_layers]
+
+    @property
+    def multi_io(self) -> bool:
+        """True when the firmware has several inputs or several outputs."""
+        return len(self.inputs) > 1 or len(self.outputs) > 1
 
     def layer(self, name: str) -> SpecLayer:
         """The layer called ``name``."""
@@ -131,7 +219,9 @@ class FirmwareSpec:
     def to_json(self) -> dict[str, Any]:
         """The human-readable JSON document."""
         return {"schema_version": self.schema_version, "name": self.name,
-                "settings": self.settings, "input_shape": list(self.input_shape),
+                "settings": self.settings, "inputs": list(self.inputs),
+                "outputs": list(self.outputs), "features": dict(self.features),
+                "input_shape": list(self.input_shape),
                 "input_type": str(self.input_type), "output_type": str(self.output_type),
                 "layers": [layer.to_json() for layer in self.layers]}
 
@@ -151,7 +241,13 @@ class FirmwareSpec:
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> FirmwareSpec:
-        """Read a spec written by :meth:`save` (imports neither TensorFlow nor hls4ml)."""
+        """Read a spec written by :meth:`save` (imports neither TensorFlow nor hls4ml).
+
+        Checks what a corrupt or hand-edited directory can get wrong (a layer, an
+        array or a key missing, a bad type string, an array of the wrong shape, a
+        layer kind this triginfer does not know, a broken graph) and raises
+        :class:`~triginfer.errors.InputFileError` naming the file and the layer.
+        """
         directory = Path(directory)
         json_path, npz_path = directory / JSON_NAME, directory / NPZ_NAME
         for path in (json_path, npz_path):
@@ -160,21 +256,79 @@ class FirmwareSpec:
                     f"{path}: not found; write a firmware spec with `triginfer export-hls`")
         try:
             doc = json.loads(json_path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputFileError(f"{json_path}: not valid JSON ({exc})") from exc
-        if doc.get("schema_version") != SCHEMA_VERSION:
+        if not isinstance(doc, dict) or doc.get("schema_version") not in READABLE_SCHEMAS:
+            version = doc.get("schema_version") if isinstance(doc, dict) else None
             raise InputFileError(
-                f"{json_path}: schema version {doc.get('schema_version')} is not "
-                f"{SCHEMA_VERSION}; re-export the firmware with this triginfer")
-        with np.load(npz_path) as npz:
-            stored = {k: npz[k] for k in npz.files}
+                f"{json_path}: schema version {version} is not one of {READABLE_SCHEMAS}; "
+                "re-export the firmware with this triginfer")
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                stored = {k: npz[k] for k in npz.files}
+        except Exception as exc:  # zipfile/pickle/OS errors of a corrupt file
+            raise InputFileError(f"{npz_path}: not a readable NPZ of plain arrays ({exc}); "
+                                 "re-export the firmware") from exc
         layers = []
-        for entry in doc["layers"]:
-            arrays = {k: stored[f"{entry['name']}/{k}"] for k in entry.get("arrays", {})}
-            layers.append(SpecLayer(name=entry["name"], kind=entry["kind"],
-                                    input_shape=tuple(entry["input_shape"]),
-                                    output_shape=tuple(entry["output_shape"]),
-                                    types=dict(entry["types"]), params=dict(entry["params"]),
-                                    arrays=arrays))
-        return cls(name=doc["name"], layers=layers, settings=doc.get("settings", {}),
-                   schema_version=doc["schema_version"])
+        try:
+            for entry in doc["layers"]:
+                name = entry["name"]
+                for key in entry.get("arrays", {}):
+                    if f"{name}/{key}" not in stored:
+                        raise InputFileError(f"{npz_path}: array {key!r} of layer {name!r} is "
+                                             "missing; re-export the firmware")
+                arrays = {k: stored[f"{name}/{k}"] for k in entry.get("arrays", {})}
+                for key, meta in entry.get("arrays", {}).items():
+                    if list(arrays[key].shape) != list(meta.get("shape", arrays[key].shape)):
+                        raise InputFileError(
+                            f"{npz_path}: array {key!r} of layer {name!r} has shape "
+                            f"{list(arrays[key].shape)}, the spec says {meta['shape']}; "
+                            "re-export the firmware")
+                layers.append(SpecLayer(
+                    name=name, kind=entry["kind"],
+                    input_shape=tuple(int(v) for v in entry["input_shape"]),
+                    output_shape=tuple(int(v) for v in entry["output_shape"]),
+                    types=dict(entry["types"]), params=dict(entry["params"]), arrays=arrays,
+                    inputs=list(entry.get("inputs", []))))
+            spec = cls(name=doc["name"], layers=layers, settings=doc.get("settings", {}),
+                       schema_version=SCHEMA_VERSION, inputs=list(doc.get("inputs", [])),
+                       outputs=list(doc.get("outputs", [])),
+                       features=dict(doc.get("features", {})))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputFileError(f"{json_path}: malformed firmware spec ({type(exc).__name__}: "
+                                 f"{exc}); re-export the firmware") from exc
+        spec.validate(json_path)
+        return spec
+
+    def validate(self, where: str | os.PathLike = "firmware spec") -> None:
+        """Check the graph, every type string and every layer against its kind's rules.
+
+        Raises :class:`~triginfer.errors.InputFileError` naming ``where`` and the layer.
+        """
+        from triginfer.emulation.layers import registry
+
+        if not self.layers:
+            raise InputFileError(f"{where}: the spec has no layers; re-export the firmware")
+        try:
+            self.check_graph()
+        except ValueError as exc:
+            raise InputFileError(f"{where}: {exc}; re-export the firmware") from exc
+        for layer in self.layers:
+            for tensor, text in layer.types.items():
+                try:
+                    FixedType.parse(text)
+                except ValueError as exc:
+                    raise InputFileError(f"{where}: layer {layer.name!r}: type of {tensor!r} "
+                                         f"is {text!r}, not a fixed-point type ({exc})") from exc
+            if "result" not in layer.types:
+                raise InputFileError(f"{where}: layer {layer.name!r} has no result type")
+            kind = registry().get(layer.kind)
+            if kind is None:
+                raise InputFileError(
+                    f"{where}: layer {layer.name!r} has kind {layer.kind!r}, which this "
+                    f"triginfer does not know (known: {', '.join(sorted(registry()))})")
+            try:
+                kind.validate(layer, [self.layer(n) for n in layer.inputs])
+            except (KeyError, ValueError, IndexError) as exc:
+                raise InputFileError(f"{where}: layer {layer.name!r} ({layer.kind}): "
+                                     f"{exc}; re-export the firmware") from exc

@@ -51,6 +51,11 @@ in BENCHMARKS.md). Rules:
   ``n_partitions * R`` of the convolutions; for io_stream, the number of
   output positions times R of the slowest layer (not checked).
 * Sigmoid/tanh/softmax tables: one BRAM_18K each (not checked).
+* **Graphs**: each layer's cost comes from its kind in the layer-kind registry
+  (:mod:`triginfer.emulation.layers`); the latency is the longest path through
+  the graph (not a sum), the II the largest of the layers'. A kind without an
+  estimate is listed under ``not_estimated`` and its layer marked
+  ``"estimated": false`` (never a silent zero).
 """
 
 from __future__ import annotations
@@ -119,93 +124,78 @@ def product_costs(weight: np.ndarray, in_width: int, csd_dsp_min: int = CSD_DSP_
             "shifts": shifts}
 
 
+class EstimateContext:
+    """What a kind's ``estimate`` may ask: settings and the widths of its inputs."""
+
+    def __init__(self, spec: FirmwareSpec, reuse: int, io_type: str, clock: float,
+                 csd_dsp_min: int, dsp_min_input_width: int) -> None:
+        self.spec = spec
+        self.reuse = reuse
+        self.io_type = io_type
+        self.levels_per_cycle = max(1.0, LEVELS_PER_5NS * clock / 5.0)
+        self.csd_dsp_min = csd_dsp_min
+        self.dsp_min_input_width = dsp_min_input_width
+
+    def in_width(self, layer) -> int:
+        """Bit width of the layer's (widest) input."""
+        widths = [self.spec.layer(n).fixed("result").width for n in layer.inputs]
+        return max(widths) if widths else layer.fixed("result").width
+
+    @staticmethod
+    def size(layer) -> int:
+        """Values per event the layer writes."""
+        return int(np.prod(layer.output_shape))
+
+    def elementwise(self, layer) -> dict[str, Any]:
+        """An elementwise operation: ~1.75 LUT per input bit per value, one register per value."""
+        n = self.size(layer)
+        return {"cycles": 0, "LUT": math.ceil(n * 1.75 * self.in_width(layer)),
+                "FF": n * layer.fixed("result").width, "DSP": 0, "BRAM_18K": 0}
+
+
 def estimate(spec: FirmwareSpec, reuse_factor: int | None = None,
              io_type: str | None = None, clock_period_ns: float | None = None,
              csd_dsp_min: int = CSD_DSP_MIN, dsp_min_input_width: int = DSP_MIN_INPUT_WIDTH,
              ) -> dict[str, Any]:
-    """Per-layer and total latency (cycles, ns), II and resources of ``spec`` (an estimate)."""
+    """Per-layer and total latency (cycles, ns), II and resources of ``spec`` (an estimate).
+
+    The latency is the longest path through the graph; layers whose kind has no
+    estimate are listed in ``not_estimated``.
+    """
+    from triginfer.emulation import layers as kinds
+
     reuse = int(reuse_factor or spec.settings.get("reuse_factor", 1))
     io_type = io_type or spec.settings.get("io_type", "io_parallel")
     clock = float(clock_period_ns or spec.settings.get("clock_period_ns", 5.0))
-    levels_per_cycle = max(1.0, LEVELS_PER_5NS * clock / 5.0)
+    ctx = EstimateContext(spec, reuse, io_type, clock, csd_dsp_min, dsp_min_input_width)
+    registry = kinds.registry()
     layers = []
-    in_width = spec.input_type.width
-    totals = {"LUT": 0, "FF": in_width * int(np.prod(spec.input_shape)), "DSP": 0,
-              "BRAM_18K": 0}
-    cycles_total = 0
+    totals = {"LUT": 0, "FF": 0, "DSP": 0, "BRAM_18K": 0}
+    finish: dict[str, int] = {}
+    not_estimated = []
     ii = reuse
-    for layer in spec.layers[1:] if spec.layers and spec.layers[0].kind == "input" else spec.layers:
-        result = layer.fixed("result") if "result" in layer.types else None
+    for layer in spec.layers:
+        got = registry[layer.kind].estimate(layer, ctx)
         entry: dict[str, Any] = {"layer": layer.name, "kind": layer.kind, "cycles": 0,
                                  "multiplications": 0, "dsp_mults": 0, "lut_mults": 0,
-                                 "LUT": 0, "FF": 0, "DSP": 0, "BRAM_18K": 0}
-        n_out = int(np.prod(layer.output_shape))
-        if layer.kind in ("dense", "conv1d", "conv2d"):
-            w = layer.arrays["weight"].reshape(-1, layer.arrays["weight"].shape[-1])
-            positions = layer.output_positions
-            partitions = 1
-            if positions > 1 and io_type != "io_stream":
-                partitions = int(layer.params.get("n_partitions", positions))
-                positions = max(1, positions // partitions)   # pixels computed in parallel
-            acc_width = layer.fixed("accum").width
-            w_width = layer.fixed("weight").width
-            nonzero = int(np.count_nonzero(w))
-            digits = csd_digits(w)
-            entry["zero_weights"] = int((w == 0).sum())
-            entry["power_of_two_weights"] = int((digits == 1).sum())
-            entry["multiplications"] = int((digits >= 2).sum()) * positions
-            if reuse == 1:
-                costs = product_costs(w, in_width, csd_dsp_min, dsp_min_input_width)
-                entry["dsp_mults"] = costs["dsp"] * positions
-                entry["lut_mults"] = costs["lut_products"] * positions
-                entry["DSP"] = entry["dsp_mults"]
-                entry["LUT"] += 2 * costs["lut_adder_bits"] * positions
-            else:
-                n_mult = entry["multiplications"]
-                if in_width >= dsp_min_input_width:
-                    entry["dsp_mults"] = n_mult
-                    entry["DSP"] = math.ceil(n_mult / reuse)
-                else:
-                    entry["lut_mults"] = n_mult
-                    entry["LUT"] += math.ceil(n_mult / reuse) * math.ceil(in_width * w_width / 2)
-            # one addition per non-zero weight (the bias add included) per output position
-            entry["LUT"] += nonzero * positions * acc_width
-            terms = int(np.count_nonzero(w, axis=0).max(initial=0))
-            levels = math.ceil(math.log2(terms + 1))
-            entry["adder_levels"] = levels
-            entry["cycles"] = 1 + math.ceil(levels / levels_per_cycle) + (partitions * reuse - 1)
-            entry["FF"] = n_out * acc_width * entry["cycles"] // partitions
-            if partitions > 1:
-                entry["partitions"] = partitions
-                ii = max(ii, partitions * reuse)
-            if io_type == "io_stream" and positions > 1:
-                entry["cycles"] += positions * reuse
-                ii = max(ii, positions * reuse)
-        elif layer.kind == "relu":
-            width = result.width if result else in_width
-            requantizes = result is not None and result.width != in_width
-            entry["LUT"] = math.ceil(n_out * (1.75 * in_width + (6 * width if requantizes else 0)))
-            entry["FF"] = n_out * width
-        elif layer.kind in ("linear", "batchnorm", "maxpool1d", "maxpool2d"):
-            width = result.width if result else in_width
-            entry["LUT"] = math.ceil(n_out * 1.75 * in_width)
-            entry["FF"] = n_out * width
-        elif layer.kind in ("sigmoid", "tanh", "softmax"):
-            width = result.width if result else in_width
-            entry["cycles"] = 1
-            entry["LUT"] = n_out * width
-            entry["FF"] = n_out * width
-            entry["BRAM_18K"] = 1
-        if result is not None:
-            in_width = result.width
-        for res in ("LUT", "FF", "DSP", "BRAM_18K"):
-            totals[res] += entry[res]
-        cycles_total += entry["cycles"]
-        layers.append(entry)
+                                 "LUT": 0, "FF": 0, "DSP": 0, "BRAM_18K": 0, "estimated": True}
+        if got is None:
+            entry["estimated"] = False
+            not_estimated.append(f"{layer.name} ({layer.kind})")
+        else:
+            entry.update(got)
+        start = max((finish[n] for n in layer.inputs), default=0)
+        finish[layer.name] = start + int(entry["cycles"])
+        ii = max(ii, int(entry.pop("ii", reuse)))
+        for res in totals:
+            totals[res] += int(entry[res])
+        if layer.kind != "input":
+            layers.append(entry)
+    cycles_total = max(finish[name] for name in spec.outputs)
     return {"source": "estimate", "io_type": io_type, "reuse_factor": reuse,
             "clock_period_ns": clock, "latency_cycles": cycles_total,
             "latency_ns": cycles_total * clock, "initiation_interval": ii,
-            "resources": totals, "layers": layers,
+            "resources": totals, "layers": layers, "not_estimated": not_estimated,
             "multiplications": sum(e["multiplications"] for e in layers)}
 
 

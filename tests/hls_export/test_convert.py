@@ -32,13 +32,34 @@ def test_spec_round_trip(tmp_path):
     spec = _tiny_spec()
     spec.save(tmp_path)
     doc = json.loads((tmp_path / "firmware_spec.json").read_text())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
+    assert doc["inputs"] == ["inputs"] and doc["outputs"] == ["dense_1"]
+    assert doc["layers"][1]["inputs"] == ["inputs"]
     assert doc["layers"][1]["types"]["accum"] == "fixed<20,8>"
     again = FirmwareSpec.load(tmp_path)
     assert again.to_json() == spec.to_json()
     np.testing.assert_array_equal(again.layer("dense_1").arrays["weight"],
                                   spec.layer("dense_1").arrays["weight"])
     assert str(again.input_type) == "fixed<8,3,RND_CONV,SAT>"
+
+
+def test_schema_v1_loads_as_a_chain(tmp_path):
+    spec = _tiny_spec()
+    spec.save(tmp_path)
+    doc = json.loads((tmp_path / "firmware_spec.json").read_text())
+    doc["schema_version"] = 1
+    for key in ("inputs", "outputs", "features"):
+        del doc[key]
+    for layer in doc["layers"]:
+        del layer["inputs"]
+    (tmp_path / "firmware_spec.json").write_text(json.dumps(doc))
+    again = FirmwareSpec.load(tmp_path)
+    assert again.inputs == ["inputs"] and again.outputs == ["dense_1"]
+    assert again.layer("dense_1").inputs == ["inputs"]
+    from triginfer.emulation import Emulator
+
+    x = np.array([[0.5, -1.0, 2.0]])
+    np.testing.assert_array_equal(Emulator(again).predict(x), Emulator(spec).predict(x))
 
 
 def test_spec_load_imports_neither_tensorflow_nor_hls4ml(tmp_path):
@@ -58,19 +79,23 @@ def test_spec_load_imports_neither_tensorflow_nor_hls4ml(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def test_refuses_model_without_input_quantizer():
+def test_accepts_models_as_users_have_them():
     from qkeras import QDense, quantized_bits
     from tensorflow import keras
+
+    from triginfer.hls_export.converter import has_input_quantizer
 
     inputs = keras.Input((4,))
     outputs = QDense(2, kernel_quantizer=quantized_bits(8, 0, alpha=1),
                      bias_quantizer=quantized_bits(8, 0, alpha=1), name="dense_1")(inputs)
     model = keras.Model(inputs, outputs, name="no_input_quantizer")
-    with pytest.raises(UnsupportedModelError, match=r"'dense_1'.*QActivation\(quantized_bits"):
-        check_model(model)
+    check_model(model)  # no input quantizer: accepted (the configuration's input type)
+    assert not has_input_quantizer(model)
+    float_dense = keras.Model(inputs, keras.layers.Dense(1, name="plain")(inputs))
+    check_model(float_dense)
 
 
-def test_refuses_unsupported_layer(tmp_path):
+def test_refuses_unsupported_layers_before_hls4ml(tmp_path):
     from qkeras import QActivation, quantized_bits
     from tensorflow import keras
 
@@ -78,12 +103,15 @@ def test_refuses_unsupported_layer(tmp_path):
     x = QActivation(quantized_bits(8, 2, alpha=1), name="input_quant")(inputs)
     outputs = keras.layers.LSTM(2, name="lstm_1")(x)
     model = keras.Model(inputs, outputs, name="has_lstm")
-    with pytest.raises(UnsupportedModelError, match=r"'lstm_1' \(LSTM\) is not supported"):
+    with pytest.raises(UnsupportedModelError, match=r"'lstm_1' \(LSTM\) is recurrent"):
         convert(model, tmp_path / "prj")
     assert not (tmp_path / "prj").exists()
-    float_dense = keras.Model(inputs, keras.layers.Dense(1, name="plain")(x), name="float_dense")
-    with pytest.raises(UnsupportedModelError, match="QDense"):
-        check_model(float_dense)
+    norm = keras.Model(inputs, keras.layers.LayerNormalization(name="ln")(x))
+    with pytest.raises(UnsupportedModelError, match=r"'ln' \(LayerNormalization\) is not"):
+        check_model(norm)
+    swish = keras.Model(inputs, keras.layers.Activation("swish", name="sw")(x))
+    with pytest.raises(UnsupportedModelError, match=r"'sw' has activation 'swish'"):
+        check_model(swish)
 
 
 def test_csynth_parser_on_sample():

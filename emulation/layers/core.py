@@ -1,0 +1,52 @@
+"""Input and linear layers."""
+
+from __future__ import annotations
+
+from triginfer.emulation.layers import register
+from triginfer.emulation.layers.base import EmuTensor, LayerKind, max_abs
+
+
+@register
+class Input(LayerKind):
+    """A firmware input: the float input converted to the input type (its rounding, overflow)."""
+
+    kind = "input"
+    hls_classes = ("Input",)
+    summary = "float input converted to the input type"
+    n_inputs = 0
+
+    def bound(self, layer, plan, in_types):
+        return max_abs(layer.fixed("result"))
+
+    def emulate(self, layer, plan, xs, ctx):  # the emulator converts float inputs itself
+        raise RuntimeError("input layers are converted by the emulator")
+
+    def estimate(self, layer, ctx):
+        return {"cycles": 0, "LUT": 0, "DSP": 0, "BRAM_18K": 0,
+                "FF": layer.fixed("result").width * ctx.size(layer)}
+
+
+@register
+class Linear(LayerKind):
+    """``linear`` activation: the conversion to the result type."""
+
+    kind = "linear"
+    summary = "linear activation (a type conversion)"
+
+    def matches(self, hls_layer):
+        return (hls_layer.class_name in ("Activation", "QActivation", "Linear")
+                and str(hls_layer.attributes.get("activation", "")).lower() == "linear")
+
+    def emulate(self, layer, plan, xs, ctx):
+        return xs[0]
+
+    def onnx(self, g, layer, plan, xs):
+        return xs[0]
+
+    def estimate(self, layer, ctx):
+        return ctx.elementwise(layer)
+
+
+def passthrough(xs: list[EmuTensor]) -> EmuTensor:
+    """The single input, unchanged."""
+    return xs[0]
