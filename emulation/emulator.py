@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from triginfer.emulation import layers as kinds
-from triginfer.emulation.layers.base import FLOAT64_LIMIT, INT64_LIMIT, EmuTensor
+from triginfer.emulation.layers.base import (
+    FLOAT64_LIMIT,
+    INT64_LIMIT,
+    EmuTensor,
+    max_abs,
+    narrowest_holding,
+)
 from triginfer.errors import BadValueError, ShapeError, UnsupportedModelError
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
@@ -139,26 +145,61 @@ class Emulator:
         self._in_types: dict[str, list[FixedType]] = {}
         self._plans: dict[str, dict] = {}
         bounds: dict[str, float] = {}
+        widest: dict[str, int] = {}
         for layer in spec.layers:
             kind = registry[layer.kind]
             in_types = [self._types[name] for name in layer.inputs]
             self._in_types[layer.name] = in_types
-            self._plans[layer.name] = kind.prepare(layer, in_types)
-            bounds[layer.name] = (float(max(abs(layer.fixed("result").min_mantissa),
-                                            layer.fixed("result").max_mantissa))
-                                  if layer.kind == "input"
-                                  else float(kind.bound(layer, self._plans[layer.name], in_types)))
-            self._types[layer.name] = layer.fixed("result")
-        widths = max(layer.fixed(t).width for layer in spec.layers for t in layer.types)
+            plan = kind.prepare(layer, in_types)
+            self._plans[layer.name] = plan
+            declared = layer.fixed("result")
+            result = declared if layer.kind == "input" else self._held_type(
+                layer, kind, plan, in_types, declared)
+            bounds[layer.name] = (max_abs(result) if layer.kind == "input"
+                                  else float(kind.bound(layer, plan, in_types)))
+            bounds[layer.name] = max(bounds[layer.name], max_abs(result))
+            widest[layer.name] = max([result.width] + [layer.fixed(t).width for t in layer.types
+                                                      if t != "result"])
+            self._types[layer.name] = result
         worst = max(bounds, key=bounds.get)
-        #: Every value provably below 2**51 in magnitude: integer-valued float64 is exact.
-        self.float_mode = widths <= 50 and bounds[worst] < FLOAT64_LIMIT
-        if bounds[worst] >= INT64_LIMIT or widths > 62:
+        wide = max(widest, key=widest.get)
+        if widest[wide] > 62:
+            raise UnsupportedModelError(
+                f"firmware {spec.name!r}: layer {wide!r} uses a {widest[wide]}-bit type the "
+                "emulator cannot narrow to 62 bits; set a narrower precision for it in the "
+                "hls4ml configuration")
+        if bounds[worst] >= INT64_LIMIT:
             raise UnsupportedModelError(
                 f"firmware {spec.name!r}: layer {worst!r} can reach values of 2**"
                 f"{np.log2(bounds[worst]):.0f} LSBs, beyond the emulator's 62-bit integer path; "
                 "bound its precision in the hls4ml configuration (narrower accum/result types)")
+        #: Every value provably below 2**51 in magnitude: integer-valued float64 is exact.
+        self.float_mode = max(widest.values()) <= 50 and bounds[worst] < FLOAT64_LIMIT
         self.bounds = bounds
+
+    @staticmethod
+    def _held_type(layer, kind, plan, in_types, declared: FixedType) -> FixedType:
+        """The type the emulator holds a layer's result in: the declared one, or, when that is
+        wider than 50 bits and the kind proves its values fit with fewer fractional bits, the
+        narrowest equivalent type (the conversion to the declared type is then exact)."""
+        if declared.width <= 50:
+            return declared
+        known = kind.value_range(layer, plan, in_types)
+        if known is None:
+            return declared
+        lo, hi, frac = known
+        if frac > declared.frac or lo < declared.min_value or hi > declared.max_value:
+            return declared
+        return narrowest_holding(lo, hi, frac, declared) or declared
+
+    def result_type(self, name: str) -> FixedType:
+        """The type the emulator holds layer ``name``'s result in (see :meth:`_held_type`)."""
+        return self._types[name]
+
+    @property
+    def output_types(self) -> list[FixedType]:
+        """The types of the output mantissas :meth:`predict_mantissa` returns."""
+        return [self._types[name] for name in self.spec.outputs]
 
     def _float64_is_exact(self) -> bool:
         """Whether the float64 path is proven exact (kept for callers of the old name)."""
@@ -232,7 +273,7 @@ class Emulator:
         the report."""
         result = self.predict_mantissa(x, monitor)
         mantissa, report = result if monitor else (result, None)
-        types = self.spec.output_types
+        types = self.output_types
         if isinstance(mantissa, dict):
             values = {k: t.to_float(v) for (k, v), t in zip(mantissa.items(), types, strict=True)}
         elif isinstance(mantissa, list):

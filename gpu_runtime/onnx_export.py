@@ -340,7 +340,7 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
     g = _Graph()
     tensors: dict[str, tuple[str, int]] = {}
     for layer in spec.layers:
-        result = layer.fixed("result")
+        result = emulator.result_type(layer.name)
         if layer.kind == "input":
             x = in_names[spec.inputs.index(layer.name)]
             v = g.scale(x, result.frac)

@@ -413,6 +413,11 @@ def convert(model, output_dir: str | os.PathLike, *, backend: str = "Vitis",
             backend=backend, io_type=io_type, part=part, clock_period=clock_period_ns,
             bit_exact=bool(bit_exact))
     except Exception as exc:  # hls4ml raises bare Exceptions for unsupported configurations
+        if bit_exact and "produce_kif" in str(exc):
+            raise UnsupportedModelError(
+                f"hls4ml's bit-exact precision propagation cannot handle model {model.name!r} "
+                f"({exc}); convert it with bit_exact=False (export-hls --no-bit-exact), which "
+                "uses the configuration's precisions") from exc
         raise UnsupportedModelError(
             f"hls4ml could not convert model {model.name!r}: {type(exc).__name__}: {exc}"
         ) from exc

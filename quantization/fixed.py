@@ -22,7 +22,9 @@ Overflow modes: ``WRAP`` (two's complement wrap, ap_fixed's default), ``SAT``
 (clamp to the range), ``SAT_ZERO`` (an overflowing value becomes 0),
 ``SAT_SYM`` (clamp to the symmetric range ``[-max, max]`` of a signed type).
 
-Mantissa arithmetic is exact in int64 (widths up to 62 bits); the same
+Types up to 1024 bits (``ap_fixed``'s limit) parse and print; mantissa
+arithmetic is exact in int64 for widths up to 62 bits (the emulator narrows a
+wider declared type to an equivalent one when it can prove the values fit); the same
 operations also accept integer-valued float64 mantissas below 2**52 (exact
 there, and much faster in numpy), which the emulator uses when it can prove
 the bound.
@@ -53,8 +55,8 @@ class FixedType:
     overflow: str = "WRAP"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.width <= 62:
-            raise ValueError(f"fixed-point width must lie in 1..62, got {self.width}")
+        if not 1 <= self.width <= 1024:
+            raise ValueError(f"fixed-point width must lie in 1..1024, got {self.width}")
         if self.rounding not in ROUNDING_MODES:
             raise ValueError(f"unknown rounding mode {self.rounding!r}; one of {ROUNDING_MODES}")
         if self.overflow not in OVERFLOW_MODES:

@@ -48,6 +48,9 @@ class ReLU(ElementwiseKind):
     activations = ("relu",)
     summary = "relu, quantized_relu (ReLU's max_value/negative_slope: hls4ml ignores them)"
 
+    def value_range(self, layer, plan, in_types):
+        return 0.0, max(in_types[0].max_value, 0.0), in_types[0].frac
+
     def emulate(self, layer, plan, xs, ctx):
         result = layer.fixed("result")
         x = xs[0]
@@ -270,6 +273,9 @@ class BinaryTanh(ElementwiseKind):
     kind = "binary_tanh"
     activations = ("binary_tanh",)
     summary = "binary activation (QKeras binary(), binary_tanh)"
+
+    def value_range(self, layer, plan, in_types):
+        return -1.0, 1.0, 0
 
     def bound(self, layer, plan, in_types):
         return 1.0

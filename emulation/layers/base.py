@@ -110,6 +110,15 @@ class LayerKind:
         """The layer's value before the result conversion (see the module docstring)."""
         raise NotImplementedError
 
+    def value_range(self, layer, plan: dict[str, Any], in_types: list[FixedType]
+                    ) -> tuple[float, float, int] | None:
+        """``(lowest, highest, frac)`` of the value before the result conversion, when known.
+
+        Lets the emulator hold a result type wider than 62 bits (hls4ml's bit-exact pass
+        can declare 127) as an equivalent narrow one. None: not known.
+        """
+        return None
+
     # --- ONNX ------------------------------------------------------------------------------
     def onnx(self, g, layer, plan: dict[str, Any], xs: list[tuple[str, int]]) -> tuple[str, int]:
         """ONNX nodes computing :meth:`emulate`'s value on float64 mantissas; ``(name, frac)``."""
@@ -119,6 +128,23 @@ class LayerKind:
     def estimate(self, layer, ctx) -> dict[str, Any] | None:
         """Latency (``cycles``) and resources (LUT, FF, DSP, BRAM_18K); None: not estimated."""
         return None
+
+
+def type_range(t: FixedType) -> tuple[float, float, int]:
+    """``(lowest, highest, frac)`` of a type's values."""
+    return t.min_value, t.max_value, t.frac
+
+
+def narrowest_holding(lo: float, hi: float, frac: int, like: FixedType) -> FixedType | None:
+    """The narrowest type with ``frac`` fractional bits and ``like``'s sign holding [lo, hi]."""
+    for integer in range(-frac + 1, like.integer + 1):
+        width = integer + frac
+        if width < 1 or width > 62:
+            continue
+        t = FixedType(width, integer, like.signed, "TRN", "WRAP")
+        if t.min_value <= lo and hi <= t.max_value:
+            return t
+    return None
 
 
 def max_abs(t: FixedType) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from triginfer.emulation.layers import register
-from triginfer.emulation.layers.base import EmuTensor, LayerKind, max_abs
+from triginfer.emulation.layers.base import EmuTensor, LayerKind, max_abs, type_range
 
 
 @register
@@ -39,6 +39,9 @@ class Linear(LayerKind):
 
     def emulate(self, layer, plan, xs, ctx):
         return xs[0]
+
+    def value_range(self, layer, plan, in_types):
+        return type_range(in_types[0])
 
     def onnx(self, g, layer, plan, xs):
         return xs[0]

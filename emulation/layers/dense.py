@@ -40,7 +40,12 @@ class MatMulKind(LayerKind):
         return ("accum", "weight") + (("bias",) if "bias" in layer.arrays else ())
 
     def read_weights(self, hls_layer, layer, cpp) -> None:
-        """Turn binary weights into -1/+1 mantissas (hls4ml stores them as 0/1)."""
+        """Undo the Resource strategy's kernel transpose; turn binary weights into -1/+1
+        mantissas (hls4ml stores them as 0/1)."""
+        if hls_layer.get_attr("_weights_transposed", False) and "weight" in layer.arrays:
+            w = layer.arrays["weight"]
+            # hls4ml: Dense (I,O)->(O,I); Conv1D (W,C,F)->(F,W,C); Conv2D (H,W,C,F)->(F,H,W,C)
+            layer.arrays["weight"] = np.moveaxis(w, 0, -1) if w.ndim > 2 else w.T
         product = _product_kind(cpp)
         if product in ("both_binary", "data_binary", "weight_exponential"):
             from triginfer.errors import UnsupportedModelError

@@ -139,6 +139,10 @@ class Concatenate(LayerKind):
         rank = len(layer.output_shape)
         return (axis % rank) + 1 if axis < 0 else axis if axis > 0 else 1
 
+    def value_range(self, layer, plan, in_types):
+        return (min(t.min_value for t in in_types), max(t.max_value for t in in_types),
+                max(t.frac for t in in_types))
+
     def bound(self, layer, plan, in_types):
         top = max(t.frac for t in in_types)
         return max(max_abs(t) * 2.0 ** (top - t.frac) for t in in_types)

@@ -32,6 +32,10 @@ class GatherKind(LayerKind):
         """Flat input index of each output value (-1 for a zero), shape ``output_shape``."""
         raise NotImplementedError
 
+    def value_range(self, layer, plan, in_types):
+        lo, hi, frac = in_types[0].min_value, in_types[0].max_value, in_types[0].frac
+        return min(lo, 0.0), max(hi, 0.0), frac
+
     def validate(self, layer, producers):
         super().validate(layer, producers)
         layer.input_shape = tuple(producers[0].output_shape)

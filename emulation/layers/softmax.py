@@ -344,6 +344,19 @@ class Softmax(LayerKind):
     def prepare(self, layer, in_types):
         return {"in_type": in_types[0]}
 
+    def value_range(self, layer, plan, in_types):
+        impl = layer.params["implementation"]
+        if impl == "argmax":
+            return 0.0, 1.0, 0
+        inv_t = layer.fixed("table" if impl == "legacy" else "inv_table")
+        inv = inv_t.to_float(layer.arrays["inv_table"])
+        if impl == "legacy":
+            return float(min(inv.min(), 0)), float(inv.max()), inv_t.frac
+        accum = layer.fixed("accum")
+        top = max(accum.max_value, 0.0)
+        return (float(min(inv.min() * top, 0.0)), float(max(inv.max() * top, 0.0)),
+                accum.frac + inv_t.frac)
+
     def estimate(self, layer, ctx):
         width = layer.fixed("result").width
         n = ctx.size(layer)

@@ -89,6 +89,11 @@ class TableKind(ElementwiseKind):
     def bound(self, layer, plan, in_types):
         return max_abs(layer.fixed("table"))
 
+    def value_range(self, layer, plan, in_types):
+        t = layer.fixed("table")
+        table = layer.arrays["table"]
+        return float(t.to_float(table.min())), float(t.to_float(table.max())), t.frac
+
     def emulate(self, layer, plan, xs, ctx):
         x = xs[0]
         size, span = layer.params["table_size"], layer.params["table_range"]

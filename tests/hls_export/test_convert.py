@@ -33,7 +33,8 @@ def test_spec_round_trip(tmp_path):
     spec.save(tmp_path)
     doc = json.loads((tmp_path / "firmware_spec.json").read_text())
     assert doc["schema_version"] == 2
-    assert doc["inputs"] == ["inputs"] and doc["outputs"] == ["dense_1"]
+    assert doc["inputs"] == ["inputs"]
+    assert doc["outputs"] == ["dense_1"]
     assert doc["layers"][1]["inputs"] == ["inputs"]
     assert doc["layers"][1]["types"]["accum"] == "fixed<20,8>"
     again = FirmwareSpec.load(tmp_path)
@@ -54,7 +55,8 @@ def test_schema_v1_loads_as_a_chain(tmp_path):
         del layer["inputs"]
     (tmp_path / "firmware_spec.json").write_text(json.dumps(doc))
     again = FirmwareSpec.load(tmp_path)
-    assert again.inputs == ["inputs"] and again.outputs == ["dense_1"]
+    assert again.inputs == ["inputs"]
+    assert again.outputs == ["dense_1"]
     assert again.layer("dense_1").inputs == ["inputs"]
     from triginfer.emulation import Emulator
 
