@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--io-type", default="io_parallel")
     parser.add_argument("--out", default=None, help="JSON results file")
+    parser.add_argument("--kind", default="dnn", choices=["dnn", "cnn"],
+                        help="the model's feature set: dnn (engineered) or cnn (stations)")
     args = parser.parse_args()
 
     from triginfer.emulation import Emulator
@@ -47,7 +49,7 @@ def main() -> None:
     from triginfer.trigger_models.workflow import model_inputs
 
     model = load_model(args.model)
-    kind = "dnn" if model.input_shape[1:] == (21,) else "cnn"
+    kind = args.kind
     sample = simulate_muons(int(args.events * 1.001) + 100, args.seed)
     sample = sample.select(has_track(sample))
     x = model_inputs(kind, sample)[: args.events]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from triginfer.emulation.files import FEATURE_SETS, spec_feature_set
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -37,7 +39,7 @@ def main() -> None:
 
     run = Path(args.run)
     spec = FirmwareSpec.load(run / "firmware" / args.model)
-    kind = "dnn" if spec.input_shape == (21,) else "cnn"
+    kind = FEATURE_SETS[spec_feature_set(spec)][0]
     sample = simulate_muons(int(args.events * 1.001) + 100, args.seed)
     x = model_inputs(kind, sample.select(has_track(sample)))[: args.events]
     result = {"model": args.model, "events": len(x)}

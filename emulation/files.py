@@ -1,12 +1,19 @@
-"""Emulation over ROOT files: chunked reading, features, the emulator, streaming output.
+"""Emulation over files: chunked reading, features, the emulator, streaming output.
 
 Events are read ``step_size`` at a time (uproot), turned into the features the
-firmware expects (from its input shape), emulated, and appended to the output
+firmware's spec names (one of the project's muon feature sets), emulated, and appended to the output
 (ROOT tree ``emulation``, Parquet or ``.npy`` structured array) with the event
 index, so memory stays bounded by one chunk whatever the file size. With
 ``workers`` (a local Dask cluster) or ``scheduler`` (an existing one) the
 chunks are emulated on Dask workers; results are written in event order and
 are identical to the local path.
+
+Any other firmware (a user's model, whose spec records ``features.columns``,
+or none) reads its inputs directly: named branches of a ROOT tree (jagged
+branches padded with zeros or truncated to the input shape), columns of a
+Parquet file, or a ``.npy`` array of the input shape (or a structured array
+with the named fields); every output value is written as a column
+(``output_<j>``, or ``<output>_<j>`` for several outputs).
 """
 
 from __future__ import annotations
@@ -30,15 +37,47 @@ log = logging.getLogger(__name__)
 OUTPUT_SUFFIXES = (".root", ".parquet", ".npy")
 
 
+#: The project's feature sets: name -> (model kind, input shape).
+FEATURE_SETS = {"muon_engineered": ("dnn", (21,)), "muon_stations": ("cnn", (4, 5))}
+
+
+def feature_set_of(kind: str) -> str:
+    """The feature set a model kind of the project (``dnn``/``cnn``) reads."""
+    return {"dnn": "muon_engineered", "cnn": "muon_stations"}[kind]
+
+
+def spec_feature_set(spec: FirmwareSpec) -> str | None:
+    """The project feature set a firmware reads, from its spec (``features.set``).
+
+    Specs written before the spec recorded it (schema 1) say nothing; for those the
+    two shapes the project's own models have are taken as the sets they always were.
+    """
+    named = spec.features.get("set")
+    if named:
+        if named not in FEATURE_SETS:
+            raise ConfigError(f"firmware {spec.name!r}: unknown feature set {named!r} "
+                              f"(known: {sorted(FEATURE_SETS)})")
+        return named
+    if spec.features.get("columns"):
+        return None
+    if not spec.features and not spec.multi_io:
+        for name, (_, shape) in FEATURE_SETS.items():
+            if tuple(spec.input_shape) == shape and spec.settings.get("target_scale"):
+                return name
+    return None
+
+
 def firmware_inputs(spec: FirmwareSpec, sample: Sample) -> np.ndarray:
-    """The network inputs for ``sample`` in the representation the firmware's input shape needs."""
-    shape = spec.input_shape
-    if shape == (21,):
+    """The network inputs for ``sample`` in the feature set the firmware's spec names."""
+    feature_set = spec_feature_set(spec)
+    if feature_set == "muon_engineered":
         return engineered_features(sample).scaled()
-    if shape == (4, 5):
+    if feature_set == "muon_stations":
         return station_features(sample).scaled()
-    raise ConfigError(f"firmware {spec.name!r} has input shape {shape}; emulation over ROOT "
-                      "files knows the engineered (21,) and station (4, 5) representations")
+    raise ConfigError(f"firmware {spec.name!r} does not read one of the muon feature sets "
+                      f"({sorted(FEATURE_SETS)}); its inputs are "
+                      f"{spec.features.get('columns') or 'not recorded'}: emulate its columns "
+                      "with `triginfer emulate --firmware DIR --input F.(root|parquet|npy)`")
 
 
 def emulate_sample(spec: FirmwareSpec, sample: Sample, start: int) -> dict[str, np.ndarray]:
@@ -223,3 +262,172 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
     finally:
         bar.close()
     return {"events": writer.filled, "output": str(out), "chunks": len(chunks)}
+
+
+# --- any model: inputs read as named columns ------------------------------------------------
+def _column_names(spec: FirmwareSpec) -> list[list[str]] | None:
+    """Per input, the column names the spec records (None: not recorded)."""
+    columns = spec.features.get("columns")
+    if not columns:
+        return None
+    if isinstance(columns, dict):
+        return [list(columns[name]) for name in spec.inputs]
+    if len(spec.inputs) != 1:
+        raise ConfigError(f"firmware {spec.name!r}: features.columns must map each of the "
+                          f"inputs {spec.inputs} to its columns")
+    return [list(columns)]
+
+
+def _to_input(name: str, arrays: list, shape: tuple[int, ...], source: str) -> np.ndarray:
+    """Stack per-column arrays (flat, or jagged padded with zeros/truncated) into ``(n, *shape)``.
+
+    ``F`` flat columns feed an input of shape ``(F,)``; ``F`` jagged columns one of shape
+    ``(K, F)``; one jagged column one of shape ``(K,)``.
+    """
+    import awkward as ak
+
+    jagged_depth = shape[0] if (len(shape) >= 2 or (len(arrays) == 1 and shape[0] > 1)) else None
+    cols = []
+    for col in arrays:
+        arr = col if isinstance(col, np.ndarray) else ak.Array(col)
+        if arr.ndim == 1:
+            values = np.asarray(arr if isinstance(arr, np.ndarray) else ak.to_numpy(arr),
+                                dtype=np.float64)
+        elif jagged_depth is None:
+            raise ConfigError(f"{source}: input {name!r} takes one value per column and event, "
+                              "but a column holds lists")
+        else:
+            padded = ak.fill_none(ak.pad_none(ak.Array(arr), jagged_depth, clip=True), 0.0)
+            values = ak.to_numpy(padded).astype(np.float64)
+        cols.append(values)
+    x = np.stack(cols, axis=-1)
+    if x.ndim == 2 and len(arrays) == 1 and len(shape) == 1 and shape[0] > 1:
+        x = x[..., 0] if x.shape[-1] == 1 else x
+    x = x.reshape(len(x), *shape) if x.size == len(x) * int(np.prod(shape)) else x
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise ConfigError(f"{source}: the columns of input {name!r} give shape "
+                          f"{tuple(x.shape[1:])}, the firmware expects {tuple(shape)}")
+    if not np.all(np.isfinite(x)):
+        from triginfer.errors import BadValueError
+
+        raise BadValueError(f"{source}: input {name!r} holds NaN/inf values")
+    return x
+
+
+def _column_chunks(spec: FirmwareSpec, path: Path, tree: str | None, step_size: int
+                   ) -> Iterator[list[np.ndarray]]:
+    """Chunks of firmware inputs (a list, one array per input) read from one file."""
+    names = _column_names(spec)
+    shapes = spec.input_shapes
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        for start in range(0, len(data), step_size):
+            block = data[start:start + step_size]
+            if data.dtype.names:
+                if names is None:
+                    raise ConfigError(f"{path}: a structured array needs the column names in "
+                                      "the spec (export-hls --columns)")
+                yield [_to_input(n, [np.asarray(block[c]) for c in cols], shape, str(path))
+                       for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
+            elif len(spec.inputs) == 1:
+                block = np.asarray(block, np.float64)
+                if tuple(block.shape[1:]) != tuple(shapes[0]):
+                    raise ConfigError(f"{path}: array of shape {block.shape}; firmware "
+                                      f"{spec.name!r} expects (n, "
+                                      f"{', '.join(map(str, shapes[0]))})")
+                if not np.all(np.isfinite(block)):
+                    from triginfer.errors import BadValueError
+
+                    raise BadValueError(f"{path}: the array holds NaN/inf values")
+                yield [block]
+            else:
+                raise ConfigError(f"{path}: a plain array feeds a one-input firmware; this one "
+                                  f"has inputs {spec.inputs}")
+        return
+    if names is None:
+        raise ConfigError(f"{path}: firmware {spec.name!r} records no input columns; re-export "
+                          "it with `triginfer export-hls --columns a,b,...` or give a .npy array")
+    wanted = sorted({c for cols in names for c in cols})
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            reader = pq.ParquetFile(path)
+        except Exception as exc:
+            raise ConfigError(f"{path}: not a readable Parquet file ({exc})") from exc
+        missing = [c for c in wanted if c not in reader.schema_arrow.names]
+        if missing:
+            raise ConfigError(f"{path}: columns {missing} not found (has "
+                              f"{reader.schema_arrow.names})")
+        for batch in reader.iter_batches(batch_size=step_size, columns=wanted):
+            table = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in wanted}
+            yield [_to_input(n, [table[c] for c in cols], shape, str(path))
+                   for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
+        return
+    ttree = open_tree(str(path), tree or "muons")
+    missing = [c for c in wanted if c not in ttree.keys()]
+    if missing:
+        from triginfer.errors import MissingBranchError
+
+        raise MissingBranchError(f"{path}: branches {missing} not found in tree "
+                                 f"{ttree.name!r}")
+    for arrays in ttree.iterate(wanted, step_size=step_size, library="ak"):
+        yield [_to_input(n, [arrays[c] for c in cols], shape, str(path))
+               for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
+
+
+def _count_events(spec: FirmwareSpec, paths: Sequence[Path], tree: str | None) -> int:
+    total = 0
+    for path in paths:
+        if path.suffix.lower() == ".npy":
+            total += len(np.load(path, mmap_mode="r", allow_pickle=False))
+        elif path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            total += pq.ParquetFile(path).metadata.num_rows
+        else:
+            total += int(open_tree(str(path), tree or "muons").num_entries)
+    return total
+
+
+def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike],
+                    out: str | os.PathLike, *, tree: str | None = None,
+                    step_size: int = 200_000, progress: bool = True) -> dict:
+    """Emulate any firmware on inputs read as columns (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from triginfer.emulation.emulator import Emulator
+
+    spec = FirmwareSpec.load(spec_dir)
+    emulator = Emulator(spec)
+    out = Path(out)
+    if out.suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"{out}: output must end in one of {OUTPUT_SUFFIXES}")
+    paths = [Path(p) for p in inputs]
+    n_total = _count_events(spec, paths, tree)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(out, n_total)
+    bar = tqdm(total=n_total, unit="ev", desc="emulating", disable=True if not progress else None)
+    offset = 0
+    try:
+        for path in paths:
+            for block in _column_chunks(spec, path, tree, step_size):
+                values = emulator.predict(block if len(block) > 1 else block[0])
+                values = values if isinstance(values, list) else [values]
+                n = len(values[0])
+                columns = {"event": np.arange(offset, offset + n, dtype=np.int64)}
+                for name, v in zip(spec.outputs, values, strict=True):
+                    prefix = "output" if len(values) == 1 else name
+                    for j in range(v.shape[1]):
+                        columns[f"{prefix}_{j}"] = v[:, j]
+                writer.write(columns)
+                offset += n
+                bar.update(n)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    return {"events": writer.filled, "output": str(out), "chunks": None}

@@ -4,7 +4,10 @@
 CPU and logs which one runs; asking explicitly for a device whose provider is
 missing is a clear error (install the ``gpu`` extra, onnxruntime-gpu). On CUDA
 inputs and outputs go through IO binding. ``run(x)`` takes any batch size and
-chunks above ``max_batch``; it always returns ``(n_events, n_outputs)``.
+chunks above ``max_batch``; each output comes back as ``(n_events, n_values)``.
+A model with several inputs takes a list (in the model's input order) or a dict
+by name; one with several outputs returns a list (a dict when given a dict); a
+single array stays a single array.
 """
 
 from __future__ import annotations
@@ -86,38 +89,69 @@ class Session:
                 raise
             raise InputFileError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
         self.provider = self.session.get_providers()[0]
-        meta = self.session.get_inputs()[0]
-        self.input_name = meta.name
-        self.input_dtype = _NP_TYPES.get(meta.type, np.float32)
-        self.input_shape = tuple(meta.shape[1:])
+        metas = self.session.get_inputs()
+        self.input_names = [m.name for m in metas]
+        self.input_dtypes = [_NP_TYPES.get(m.type, np.float32) for m in metas]
+        self.input_shapes = [tuple(m.shape[1:]) for m in metas]
+        self.input_name, self.input_dtype, self.input_shape = (
+            self.input_names[0], self.input_dtypes[0], self.input_shapes[0])
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.uses_cuda = self.provider in (PROVIDERS["cuda"], PROVIDERS["tensorrt"])
         log.info("%s: running on %s", path.name, self.provider)
         if warmup:
-            self.run(np.zeros((1, *self.input_shape), dtype=self.input_dtype))
+            zeros = [np.zeros((1, *shape), dtype=dtype)
+                     for shape, dtype in zip(self.input_shapes, self.input_dtypes, strict=True)]
+            self.run(zeros if len(zeros) > 1 else zeros[0])
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Outputs for ``x`` (any batch size), ``(n_events, n_outputs)``."""
-        x = np.asarray(x)
-        if tuple(x.shape[1:]) != tuple(self.input_shape):
-            raise ShapeError(f"{self.path.name}: input shape {x.shape[1:]} does not match the "
-                             f"model input {self.input_shape}")
-        x = np.ascontiguousarray(x, dtype=self.input_dtype)
-        if len(x) <= self.max_batch:
-            return self._run_once(x)
-        parts = [self._run_once(x[i:i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
-        return np.concatenate(parts)
+    def run(self, x):
+        """Outputs for ``x`` (any batch size), each ``(n_events, n_values)`` (see the module
+        docstring for several inputs/outputs)."""
+        as_dict = isinstance(x, dict)
+        if as_dict:
+            missing = [n for n in self.input_names if n not in x]
+            if missing:
+                raise ShapeError(f"{self.path.name}: inputs {missing} missing")
+            arrays = [x[n] for n in self.input_names]
+        elif isinstance(x, list | tuple):
+            arrays = list(x)
+        else:
+            arrays = [x]
+        if len(arrays) != len(self.input_names):
+            raise ShapeError(f"{self.path.name}: takes {len(self.input_names)} inputs "
+                             f"({self.input_names}), got {len(arrays)}")
+        feeds = []
+        for name, a, shape, dtype in zip(self.input_names, arrays, self.input_shapes,
+                                         self.input_dtypes, strict=True):
+            a = np.asarray(a)
+            if tuple(a.shape[1:]) != tuple(shape):
+                raise ShapeError(f"{self.path.name}: input shape {a.shape[1:]} does not match "
+                                 f"the model input {name!r} {shape}")
+            feeds.append(np.ascontiguousarray(a, dtype=dtype))
+        n = len(feeds[0])
+        if n <= self.max_batch:
+            outs = self._run_once(feeds)
+        else:
+            chunks = [self._run_once([f[i:i + self.max_batch] for f in feeds])
+                      for i in range(0, n, self.max_batch)]
+            outs = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+        if len(outs) == 1:
+            return outs[0]
+        return dict(zip(self.output_names, outs, strict=True)) if as_dict else outs
 
-    def _run_once(self, x: np.ndarray) -> np.ndarray:
+    def _run_once(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        n = len(feeds[0])
         if self.uses_cuda:
             binding = self.session.io_binding()
-            binding.bind_cpu_input(self.input_name, x)
-            binding.bind_output(self.output_names[0])
+            for name, f in zip(self.input_names, feeds, strict=True):
+                binding.bind_cpu_input(name, f)
+            for name in self.output_names:
+                binding.bind_output(name)
             self.session.run_with_iobinding(binding)
-            out = binding.copy_outputs_to_cpu()[0]
+            outs = binding.copy_outputs_to_cpu()
         else:
-            out = self.session.run(self.output_names[:1], {self.input_name: x})[0]
-        return np.asarray(out).reshape(len(x), -1)
+            outs = self.session.run(self.output_names,
+                                    dict(zip(self.input_names, feeds, strict=True)))
+        return [np.asarray(o).reshape(n, -1) for o in outs]
 
     def timed_run(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """``run`` plus its wall time in seconds."""

@@ -211,15 +211,16 @@ def _build_graph(name: str):
         return keras.Model(inputs, _dense(10, "out", activation="softmax")(x), name=name)
     if name == "keras_batchnorm":
         inputs = keras.Input((10,))
-        x = _dense(16, "fc1")(inputs)
-        x = L.BatchNormalization(name="bn")(x)
+        x = L.BatchNormalization(name="bn_in")(inputs)     # standalone: nothing to fold into
+        x = _dense(16, "fc1")(x)
         x = L.Activation("relu", name="relu1")(x)
+        x = L.BatchNormalization(name="bn")(x)
         return keras.Model(inputs, _dense(2, "out")(x), name=name)
     if name == "conv1d_bn_tagger":
         inputs = keras.Input((12, 3))
         x = L.Conv1D(4, 3, name="conv1")(inputs)
-        x = L.BatchNormalization(name="bn")(x)
         x = L.Activation("relu", name="relu1")(x)
+        x = L.BatchNormalization(name="bn")(x)
         x = L.Flatten(name="flat")(x)
         return keras.Model(inputs, _dense(3, "out", activation="softmax")(x), name=name)
     if name in ("activations_a", "activations_b", "activations_c"):
@@ -319,6 +320,7 @@ def _build_graph(name: str):
         x = _qdense(12, "fc1")(_iq(inputs))
         x = L.Reshape((3, 4), name="reshape")(x)
         x = L.Permute((2, 1), name="permute")(x)
+        x = QConv1D(2, 2, name="conv1", kernel_quantizer=_q(), bias_quantizer=_q(8, 1))(x)
         x = L.Flatten(name="flat")(x)
         return keras.Model(inputs, _qdense(2, "out")(x), name=name)
     if name in ("skip_add_sub_mul", "merge_avg_max_min"):
@@ -414,7 +416,7 @@ GRAPH_ZOO = (
     GraphEntry("two_inputs_two_outputs", ("merge", "concatenate", "sigmoid")),
     GraphEntry("dot", ("dot",)),
     GraphEntry("embedding", ("embedding",), integer_inputs=10),
-    GraphEntry("narrow_accumulator", ("dense",),
+    GraphEntry("narrow_accumulator", ("dense",), bit_exact=False,
                config=(("fc1", {"Precision": {"accum": "fixed<9,4>", "result": "fixed<9,4>"}}),)),
     GraphEntry("float_ptq_dnn", ("dense", "relu", "tanh"), input_scale=1.5),
 )

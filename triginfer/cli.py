@@ -124,37 +124,89 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _features_arg(args: argparse.Namespace, model) -> dict:
+    """The spec's feature record from --features/--columns (muon feature sets by default for
+    models of their input shape only when asked)."""
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        return {"columns": columns}
+    if args.features:
+        return {"set": args.features}
+    return {}
+
+
+def _check_inputs(firmware, n: int, features: dict) -> list:
+    """Inputs for the --compile self-check: simulated muons for the muon feature sets, else
+    random values spread over each input type's range (some saturating)."""
+    spec = firmware.spec
+    feature_set = features.get("set")
+    if feature_set in ("muon_engineered", "muon_stations"):
+        from triginfer.features import has_track
+        from triginfer.simulation import simulate_muons
+        from triginfer.trigger_models.workflow import model_inputs
+
+        sample = simulate_muons(n, seed=12345)
+        return [model_inputs("dnn" if feature_set == "muon_engineered" else "cnn",
+                             sample.select(has_track(sample)))]
+    rng = np.random.default_rng(12345)
+    out = []
+    for layer in spec.input_layers:
+        t = layer.fixed("result")
+        x = rng.uniform(t.min_value, t.max_value, (n, *layer.output_shape))
+        x[: n // 20] *= 4.0       # a few beyond the range: saturation/wrapping checked too
+        out.append(np.round(x / t.lsb) * t.lsb)
+    return out
+
+
 @_command("export-hls")
 def _cmd_export_hls(args: argparse.Namespace) -> int:
-    from triginfer.hls_export import convert
+    from triginfer.hls_export.converter import convert, write_hls_config
     from triginfer.hls_export.report import hls_tool
     from triginfer.pipeline import write_json
     from triginfer.trigger_models.training import load_model
 
     model = load_model(args.model)
+    if args.write_config:
+        write_hls_config(model, args.write_config, backend=args.backend, strategy=args.strategy,
+                         reuse_factor=args.reuse_factor)
+        print(f"hls4ml configuration written to {args.write_config}; edit it and pass it back "
+              "with --hls-config")
+        if not args.out:
+            return 0
+    if not args.out:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError("export-hls needs --out (or only --write-config)")
+    features = _features_arg(args, model)
     firmware = convert(model, args.out, backend=args.backend, io_type=args.io_type,
                        strategy=args.strategy, reuse_factor=args.reuse_factor, part=args.part,
-                       clock_period_ns=args.clock_ns)
+                       clock_period_ns=args.clock_ns, hls_config=args.hls_config,
+                       bit_exact=args.bit_exact, features=features)
     firmware.spec.settings["target_scale"] = args.target_scale
     firmware.spec.save(args.out)
     print(f"HLS project and firmware_spec.json written to {args.out}")
     if args.compile:
         from triginfer.emulation import Emulator
-        from triginfer.features import has_track
-        from triginfer.simulation import simulate_muons
         from triginfer.trigger_models.training import predict
-        from triginfer.trigger_models.workflow import model_inputs
 
         firmware.compile()
-        kind = "dnn" if firmware.spec.input_shape == (21,) else "cnn"
-        sample = simulate_muons(args.check_events, seed=12345)
-        x = model_inputs(kind, sample.select(has_track(sample)))
+        x = _check_inputs(firmware, args.check_events, features)
+        x = x if len(x) > 1 else x[0]
         csim = firmware.csim_predict(x)
-        qkeras = predict(model, x)
+        keras_out = model.predict(x, batch_size=4096, verbose=0) if isinstance(x, list) else (
+            predict(model, x))
         emulated = Emulator(firmware.spec).predict(x)
-        print(f"self-check on {len(x)} simulated events: C-sim == QKeras on "
-              f"{int(np.sum(np.all(csim == qkeras, axis=1)))}, emulator == C-sim on "
-              f"{int(np.sum(np.all(emulated == csim, axis=1)))}")
+        csim_l = csim if isinstance(csim, list) else [csim]
+        keras_l = keras_out if isinstance(keras_out, list) else [keras_out]
+        emu_l = emulated if isinstance(emulated, list) else [emulated]
+        n = len(csim_l[0])
+        for k, (c, q, e) in enumerate(zip(csim_l, keras_l, emu_l, strict=True)):
+            q = np.asarray(q, np.float64).reshape(c.shape)
+            label = f" (output {firmware.spec.outputs[k]})" if len(csim_l) > 1 else ""
+            print(f"self-check on {n} events{label}: C-sim == Keras on "
+                  f"{int(np.sum(np.all(c == q, axis=1)))} (max |C-sim - Keras| "
+                  f"{float(np.max(np.abs(c - q))):.3g}), emulator == C-sim on "
+                  f"{int(np.sum(np.all(e == c, axis=1)))}")
     if args.synth:
         tool = hls_tool()
         if tool is None:
@@ -171,9 +223,21 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
 @_command("emulate")
 def _cmd_emulate(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
-    from triginfer.emulation.files import emulate_files
+    from triginfer.emulation.files import emulate_columns, emulate_files, spec_feature_set
+    from triginfer.hls_export.spec import FirmwareSpec
     from triginfer.rootio import BranchMap
 
+    if spec_feature_set(FirmwareSpec.load(args.firmware)) is None:
+        # a user's model: inputs read as named columns / arrays, every output written
+        if args.workers or args.scheduler or args.monitor:
+            from triginfer.errors import ConfigError
+
+            raise ConfigError("--workers/--scheduler/--monitor apply to the muon feature sets; "
+                              "this firmware reads named columns")
+        summary = emulate_columns(args.firmware, args.input, args.out, tree=args.tree,
+                                  step_size=args.step_size, progress=not args.quiet)
+        print(f"emulated {summary['events']} events -> {args.out}")
+        return 0
     bmap = BranchMap()
     tree = args.tree
     if args.config:
@@ -256,7 +320,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from triginfer.gpu_runtime import Session
 
     probe = Session(args.onnx, device=args.device, warmup=False)
-    kind = "dnn" if tuple(probe.input_shape) == (21,) else "cnn"
+    if spec is not None:
+        from triginfer.emulation.files import FEATURE_SETS, spec_feature_set
+
+        feature_set = spec_feature_set(spec)
+        if feature_set is None:
+            from triginfer.errors import ConfigError
+
+            raise ConfigError(f"{args.firmware}: bench runs simulated muons and the firmware "
+                              "does not read a muon feature set")
+        kind = FEATURE_SETS[feature_set][0]
+    else:  # an ONNX model alone records no feature set: the project's two input shapes
+        kind = "dnn" if tuple(probe.input_shape) == (21,) else "cnn"
     sample = simulate_muons(args.events, seed=777)
     x = model_inputs(kind, sample.select(has_track(sample)))
     batches = tuple(int(b) for b in args.batch_sizes.split(","))
@@ -320,12 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo every step")
 
     p = sub.add_parser("export-hls", parents=[common],
-                       help="convert a QKeras model into a bit-exact hls4ml HLS project",
-                       description="Convert a QKeras .h5 model with hls4ml (bit_exact), write the "
-                                   "HLS project and firmware_spec.json/.npz; optionally compile "
-                                   "the C simulation and run vendor synthesis.")
-    p.add_argument("--model", required=True, help="QKeras model (.h5)")
-    p.add_argument("--out", required=True, help="output directory for the HLS project")
+                       help="convert a Keras/QKeras model into an hls4ml HLS project",
+                       description="Convert a Keras or QKeras .h5 model with hls4ml (your "
+                                   "configuration with --hls-config, else hls4ml's default), "
+                                   "write the HLS project and firmware_spec.json/.npz; "
+                                   "optionally compile the C simulation, compare it with Keras "
+                                   "and the emulator, and run vendor synthesis.")
+    p.add_argument("--model", required=True, help="Keras/QKeras model (.h5)")
+    p.add_argument("--out", default=None, help="output directory for the HLS project")
+    p.add_argument("--hls-config", default=None,
+                   help="hls4ml configuration (YAML, as --write-config writes it, edited: "
+                        "per-layer precisions, reuse factor, strategy, table sizes)")
+    p.add_argument("--write-config", default=None, metavar="FILE.yml",
+                   help="write hls4ml's configuration for the model to start editing from "
+                        "(alone: write it and stop)")
+    p.add_argument("--bit-exact", action=argparse.BooleanOptionalAction, default=None,
+                   help="hls4ml's bit-exact precision propagation (default: on when the model "
+                        "starts with an input quantizer)")
+    p.add_argument("--features", default=None, choices=["muon_engineered", "muon_stations"],
+                   help="the model's inputs are one of the project's feature sets")
+    p.add_argument("--columns", default=None,
+                   help="comma-separated input column names (branches) for `triginfer emulate`")
     p.add_argument("--backend", default="Vitis", help="hls4ml backend (default Vitis)")
     p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
     p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
@@ -335,9 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-scale", type=float, default=8.0,
                    help="the model regresses q/pT times this (default 8, as triginfer train)")
     p.add_argument("--compile", action="store_true",
-                   help="build the C simulation (g++) and check it against QKeras and the emulator")
+                   help="build the C simulation (g++) and report its agreement with Keras "
+                        "(exact count, max difference) and the emulator's with it")
     p.add_argument("--check-events", type=int, default=20_000,
-                   help="simulated events for the --compile self-check")
+                   help="events for the --compile self-check (simulated muons for the muon "
+                        "feature sets, else random values over the input type's range)")
     p.add_argument("--synth", action="store_true",
                    help="run Vitis/Vivado HLS synthesis if on PATH and write report.json")
 
@@ -346,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read events chunk by chunk, compute features, emulate the "
                                    "firmware and write predictions with the event index.")
     p.add_argument("--firmware", required=True, help="directory holding firmware_spec.json")
-    p.add_argument("--input", required=True, nargs="+", help="ROOT file(s)")
+    p.add_argument("--input", required=True, nargs="+", help="input file(s): ROOT (muon feature sets, or the branches the spec names), Parquet or .npy (a user model's columns/arrays)")
     p.add_argument("--out", required=True, help="output .root, .parquet or .npy")
     p.add_argument("--tree", default=None, help="tree name (default muons, or the config's)")
     p.add_argument("--config", default=None, help="YAML config whose data section has the branch map")

@@ -220,6 +220,7 @@ def _firmware_settings(ctx: RunContext) -> dict[str, Any]:
 def _step_firmware(ctx: RunContext) -> dict[str, Any]:
     """Convert every quantized model with hls4ml, compile the C simulation, cross-check."""
     from triginfer.emulation import Emulator
+    from triginfer.emulation.files import feature_set_of
     from triginfer.hls_export import convert
     from triginfer.trigger_models.training import load_model, predict
     from triginfer.trigger_models.workflow import (
@@ -237,7 +238,7 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
         firmware = convert(model, out, backend=settings["backend"], io_type=settings["io_type"],
                            strategy=settings["strategy"], reuse_factor=settings["reuse_factor"],
                            part=settings["part"], clock_period_ns=settings["clock_period_ns"],
-                           project_name=mc.name)
+                           project_name=mc.name, features={"set": feature_set_of(mc.kind)})
         firmware.spec.settings["target_scale"] = TARGET_SCALE
         firmware.spec.save(out)
         firmware.compile()

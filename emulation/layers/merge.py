@@ -189,15 +189,21 @@ class Dot(LayerKind):
         return EmuTensor(acc.reshape(-1, 1), accum.frac)
 
     def onnx(self, g, layer, plan, xs):
+        from onnx import helper
+
         (a, fa), (b, fb) = xs
         accum = layer.fixed("accum")
         a = g.op("Reshape", [a, g.const(np.array([0, -1], np.int64))])
         b = g.op("Reshape", [b, g.const(np.array([0, -1], np.int64))])
+        n = plan["n"]
+        prods = g.op("Mul", [a, b])
+        # one Split (not n Gathers, which ONNX Runtime's Gather fusion mis-names)
+        parts = [g.name("dot_term") for _ in range(n)]
+        g.nodes.append(helper.make_node("Split", [prods, g.const(np.ones(n, np.int64))], parts,
+                                        axis=1))
         acc = None
-        for i in range(plan["n"]):
-            idx = g.const(np.array([i], np.int64))
-            p = g.convert(g.op("Mul", [g.op("Gather", [a, idx], axis=1),
-                                       g.op("Gather", [b, idx], axis=1)]), fa + fb, accum)
+        for part in parts:
+            p = g.convert(part, fa + fb, accum)
             acc = p if acc is None else g.convert(g.op("Add", [acc, p]), accum.frac, accum)
         return acc, accum.frac
 
