@@ -72,3 +72,15 @@ def for_hls_layer(hls_layer) -> LayerKind | None:
 
 __all__ = ["EmuTensor", "LayerKind", "for_hls_layer", "get", "register", "registry",
            "supported"]
+
+
+def kinds_table() -> str:
+    """The README's table of layer kinds (Markdown), derived from the registry."""
+    rows = ["| kind | what it covers | bit-exact ONNX | FPGA estimate |",
+            "|---|---|---|---|"]
+    estimated = set(supported("estimate"))
+    for name, kind in sorted(registry().items()):
+        rows.append(f"| `{name}` | {kind.summary or type(kind).__doc__.splitlines()[0]} | "
+                    f"{'yes' if kind.has_onnx else 'no'} | "
+                    f"{'yes' if name in estimated else 'not estimated'} |")
+    return "\n".join(rows)

@@ -218,7 +218,7 @@ class Dense(MatMulKind):
 
     kind = "dense"
     hls_classes = ("Dense",)
-    summary = "dense (QDense, Dense; binary/ternary weights; QDenseBatchnorm folded)"
+    summary = "dense (QDense, Dense; binary/ternary weights; batch norm folded by hls4ml)"
 
     def read(self, hls_layer, layer, cpp):
         attrs = hls_layer.attributes

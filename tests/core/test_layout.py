@@ -43,3 +43,11 @@ def test_component_folders_exist():
         assert (REPO / folder).is_dir(), folder
     assert (REPO / ".ci" / "run").is_file()
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_kinds_table_is_the_registry():
+    from triginfer.emulation.layers import kinds_table
+
+    readme = (REPO / "README.md").read_text()
+    start, end = readme.index("<!-- kinds-table -->"), readme.index("<!-- /kinds-table -->")
+    assert readme[start:end].split("\n", 1)[1].strip() == kinds_table().strip()
