@@ -431,3 +431,46 @@ def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathL
     finally:
         bar.close()
     return {"events": writer.filled, "output": str(out), "chunks": None}
+
+
+def inputs_for(spec: FirmwareSpec, path: str | os.PathLike | None, n: int,
+               tree: str | None = None, seed: int = 12345) -> list[np.ndarray]:
+    """Up to ``n`` events of firmware inputs (a list, one array per input).
+
+    From ``path`` (ROOT with the muon branches for the muon feature sets, else the
+    spec's columns from ROOT/Parquet or a ``.npy`` array); without a file, simulated
+    muons for the muon feature sets, else values spread over each input type's range
+    (a few beyond it, so saturation and wrapping are exercised).
+    """
+    feature_set = spec_feature_set(spec)
+    if path is None:
+        if feature_set is not None:
+            from triginfer.simulation import simulate_muons
+
+            sample = simulate_muons(int(n * 1.3) + 100, seed=seed)
+            return [firmware_inputs(spec, sample.select(has_track(sample)))[:n]]
+        rng = np.random.default_rng(seed)
+        out = []
+        for layer in spec.input_layers:
+            t = layer.fixed("result")
+            x = rng.uniform(t.min_value, t.max_value, (n, *layer.output_shape))
+            x[: n // 20] *= 4.0
+            out.append(np.round(x / t.lsb) * t.lsb)
+        return out
+    path = Path(path)
+    if feature_set is not None and path.suffix.lower() == ".root":
+        from triginfer.rootio import read_sample
+
+        sample = read_sample([path], tree or "muons", BranchMap(), 200_000,
+                             require_truth=False, entry_stop=n)
+        return [firmware_inputs(spec, sample.select(has_track(sample)))]
+    parts: list[list[np.ndarray]] = []
+    got = 0
+    for block in _column_chunks(spec, path, tree, min(n, 200_000)):
+        parts.append(block)
+        got += len(block[0])
+        if got >= n:
+            break
+    if not parts:
+        raise ConfigError(f"{path}: no events")
+    return [np.concatenate([p[k] for p in parts])[:n] for k in range(len(spec.inputs))]

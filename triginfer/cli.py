@@ -45,6 +45,17 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _setup_logging(verbosity: int) -> None:
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = _StderrHandler()
@@ -185,6 +196,14 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
     firmware.spec.settings["target_scale"] = args.target_scale
     firmware.spec.save(args.out)
     print(f"HLS project and firmware_spec.json written to {args.out}")
+    if args.testbench:
+        from triginfer.emulation.files import inputs_for
+        from triginfer.hls_export.deliverables import write_testbench
+
+        x = inputs_for(firmware.spec, args.input, args.testbench)
+        tb = write_testbench(args.out, x if len(x) > 1 else x[0])
+        print(f"testbench vectors ({tb['events']} events, expected outputs from the bit-exact "
+              f"emulator) written to {Path(args.out) / 'tb_data'}")
     if args.compile:
         from triginfer.emulation import Emulator
         from triginfer.trigger_models.training import predict
@@ -217,6 +236,41 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
             write_json(Path(args.out) / "report.json", report)
             print(f"synthesis ({tool}): latency {report['latency_cycles_worst']} cycles, "
                   f"II {report['initiation_interval_max']}, resources {report['resources']}")
+    return 0
+
+
+@_command("export-cmssw")
+def _cmd_export_cmssw(args: argparse.Namespace) -> int:
+    from triginfer.hls_export.deliverables import emulator_extras, export_cmssw
+
+    package = export_cmssw(args.firmware, args.out, name=args.name, version=args.plugin_version)
+    print(f"CMSSW emulator package written to {package}")
+    if args.extras:
+        import subprocess
+
+        extras = emulator_extras(args.extras)
+        done = subprocess.run(["make", "-C", str(package), f"EMULATOR_EXTRAS={extras.resolve()}"],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            from triginfer.errors import TrigInferError
+
+            tail = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+            raise TrigInferError(f"building {package} failed: {tail[0]}")
+        print(f"built {package}/{package.name}_{args.plugin_version}/"
+              f"{package.name}_{args.plugin_version}.so against {extras}")
+    return 0
+
+
+@_command("patterns")
+def _cmd_patterns(args: argparse.Namespace) -> int:
+    from triginfer.emulation.files import inputs_for
+    from triginfer.hls_export.deliverables import write_patterns
+    from triginfer.hls_export.spec import FirmwareSpec
+
+    spec = FirmwareSpec.load(args.firmware)
+    x = inputs_for(spec, args.input, args.events, tree=args.tree)
+    summary = write_patterns(args.firmware, x if len(x) > 1 else x[0], args.out)
+    print(f"bit patterns of {summary['events']} events written to {args.out}")
     return 0
 
 
@@ -432,6 +486,41 @@ def build_parser() -> argparse.ArgumentParser:
                         "feature sets, else random values over the input type's range)")
     p.add_argument("--synth", action="store_true",
                    help="run Vitis/Vivado HLS synthesis if on PATH and write report.json")
+    p.add_argument("--testbench", type=_positive_int, default=0, metavar="N",
+                   help="write hls4ml's tb_data with N events whose expected outputs are the "
+                        "bit-exact emulator's (the C testbench then prints at full precision)")
+    p.add_argument("--input", default=None,
+                   help="events for --testbench: ROOT/Parquet/.npy (default: simulated muons "
+                        "for the muon feature sets, else values over the input type's range)")
+
+    p = sub.add_parser("export-cmssw", parents=[common],
+                       help="write the CMSSW emulator plugin package of a firmware",
+                       description="Write NAME/NAME_VERSION/ in the hls4mlEmulatorExtras "
+                                   "convention: the emulator class, NN/ with the hls4ml "
+                                   "sources (weights compiled in) and Makefiles; build with "
+                                   "`make -C OUT/NAME EMULATOR_EXTRAS=DIR`. An existing "
+                                   "package of that name is replaced.")
+    p.add_argument("--firmware", required=True, help="HLS project directory (export-hls)")
+    p.add_argument("--out", required=True, help="output directory for the package")
+    p.add_argument("--name", default=None, help="plugin name (default: the project name)")
+    p.add_argument("--version", dest="plugin_version", default="v1",
+                   help="plugin version (default v1)")
+    p.add_argument("--extras", default=None, metavar="DIR",
+                   help="also lay out DIR as hls4mlEmulatorExtras installs itself, from "
+                        "triginfer's clean-room interface, and build the plugin against it")
+
+    p = sub.add_parser("patterns", parents=[common],
+                       help="write input and expected output bit patterns for RTL testbenches",
+                       description="One event per line: each value in its declared width, "
+                                   "two's complement, hex; inputs then the firmware's exact "
+                                   "outputs; the layout is documented in the file's header.")
+    p.add_argument("--firmware", required=True, help="directory holding firmware_spec.json")
+    p.add_argument("--input", default=None,
+                   help="events: ROOT/Parquet/.npy (default: simulated muons for the muon "
+                        "feature sets, else values over the input type's range)")
+    p.add_argument("--events", type=_positive_int, default=1000, help="events (default 1000)")
+    p.add_argument("--tree", default=None, help="tree name for ROOT input")
+    p.add_argument("--out", required=True, help="pattern file to write")
 
     p = sub.add_parser("emulate", parents=[common],
                        help="emulate the firmware bit-exactly over ROOT files",
