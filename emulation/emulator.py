@@ -117,9 +117,10 @@ class _Run:
         return ftype.apply_overflow(m)
 
     def convert(self, layer: SpecLayer, stage: str, ftype: FixedType, m: np.ndarray,
-                frac: int) -> np.ndarray:
-        """Mantissas with ``frac`` fractional bits converted to ``ftype`` (monitored)."""
-        rounded = ftype.round_only(m, frac)
+                frac: int, owned: bool = False) -> np.ndarray:
+        """Mantissas with ``frac`` fractional bits converted to ``ftype`` (monitored); with
+        ``owned`` a float64 ``m`` may be overwritten."""
+        rounded = ftype.round_only(m, frac, inplace=owned and m.dtype.kind == "f")
         if self.stats is not None:
             self._stat(layer, stage, ftype).update(rounded, ftype)
         return ftype.apply_overflow(rounded, inplace=rounded is not m)
@@ -303,7 +304,9 @@ class Emulator:
             xs = [tensors[name] for name in layer.inputs]
             value = kind.emulate(layer, self._plans[layer.name], xs, run)
             if kind.converts_result:
-                m = run.convert(layer, "result", result, value.m, value.frac)
+                # a fresh array (not a view of an input) may be rounded in place
+                owned = not any(np.may_share_memory(value.m, x.m) for x in xs)
+                m = run.convert(layer, "result", result, value.m, value.frac, owned=owned)
             else:
                 m = value.m
             tensors[layer.name] = EmuTensor(m, result.frac)
