@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,dask]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,dask,serve]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -1,9 +1,14 @@
 """Export an ONNX model as an NVIDIA Triton model repository entry.
 
 Layout: ``<repo>/<name>/config.pbtxt`` and ``<repo>/<name>/1/model.onnx``, with
-``platform: "onnxruntime_onnx"``, ``max_batch_size``, input and output dims
-without the batch dimension (read from the ONNX graph), ``dynamic_batching``
-with the queue delay, and an ``instance_group``.
+``platform: "onnxruntime_onnx"`` (kinds ``gpu``/``cpu``: the ONNX Runtime backend
+of a production Triton), ``max_batch_size``, input and output dims without the
+batch dimension (read from the ONNX graph), ``dynamic_batching`` with the queue
+delay, and an ``instance_group``. Kind ``python`` writes a Python-backend model
+instead (``backend: "python"`` and ``1/model.py`` running the ONNX model with
+ONNX Runtime, every request of a Triton batch in one session call), which any
+``tritonserver`` with the Python backend loads, the one nvidia-pytriton bundles
+included.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ def config_text(onnx_path: str | os.PathLike, name: str, max_batch_size: int,
     """The ``config.pbtxt`` text for an ONNX model."""
     import onnx
 
-    if kind not in ("KIND_GPU", "KIND_CPU", "gpu", "cpu"):
-        raise ConfigError(f"instance kind must be gpu or cpu, got {kind!r}")
-    kind = kind if kind.startswith("KIND_") else f"KIND_{kind.upper()}"
+    if kind not in ("KIND_GPU", "KIND_CPU", "gpu", "cpu", "python"):
+        raise ConfigError(f"kind must be gpu, cpu or python, got {kind!r}")
+    backend = 'backend: "python"\n' if kind == "python" else 'platform: "onnxruntime_onnx"\n'
+    kind = "KIND_CPU" if kind == "python" else (
+        kind if kind.startswith("KIND_") else f"KIND_{kind.upper()}")
     model = onnx.load(str(onnx_path), load_external_data=False)
     init_names = {i.name for i in model.graph.initializer}
     inputs = [_io(v) for v in model.graph.input if v.name not in init_names]
@@ -46,7 +53,7 @@ def config_text(onnx_path: str | os.PathLike, name: str, max_batch_size: int,
                         if b > 0})
     return (
         f'name: "{name}"\n'
-        'platform: "onnxruntime_onnx"\n'
+        f"{backend}"
         f"max_batch_size: {int(max_batch_size)}\n"
         f"input [\n{block(inputs)}\n]\n"
         f"output [\n{block(outputs)}\n]\n"
@@ -75,5 +82,51 @@ def export_triton_repository(onnx_path: str | os.PathLike, repo_dir: str | os.Pa
     model_dir = Path(repo_dir) / name
     (model_dir / "1").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(onnx_path, model_dir / "1" / "model.onnx")
+    if kind == "python":
+        (model_dir / "1" / "model.py").write_text(PYTHON_MODEL)
     (model_dir / "config.pbtxt").write_text(text)
     return model_dir
+
+
+#: The Python-backend model: ONNX Runtime on the model.onnx beside it.
+PYTHON_MODEL = '''"""Triton Python-backend model written by triginfer: runs model.onnx with ONNX Runtime."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        path = Path(__file__).resolve().parent / "model.onnx"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in ort.get_available_providers()]
+        if config.get("instance_group", [{}])[0].get("kind") == "KIND_CPU":
+            providers = ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def execute(self, requests):
+        arrays = {name: [] for name in self.inputs}
+        sizes = []
+        for request in requests:
+            for name in self.inputs:
+                arrays[name].append(pb_utils.get_input_tensor_by_name(request, name).as_numpy())
+            sizes.append(len(arrays[self.inputs[0]][-1]))
+        feed = {name: np.concatenate(parts) for name, parts in arrays.items()}
+        results = self.session.run(self.outputs, feed)
+        responses, start = [], 0
+        for size in sizes:
+            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(out[start:start + size]))
+                       for name, out in zip(self.outputs, results)]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            start += size
+        return responses
+'''

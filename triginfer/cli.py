@@ -353,6 +353,79 @@ def _cmd_export_triton(args: argparse.Namespace) -> int:
     return 0
 
 
+def _served_model(args: argparse.Namespace):
+    from triginfer.gpu_runtime.serving import model_from_firmware, model_from_onnx
+
+    if bool(args.onnx) == bool(args.firmware):
+        from triginfer.errors import ConfigError
+
+        raise ConfigError("give exactly one of --onnx (an ONNX model) or --firmware (a "
+                          "FirmwareSpec directory: its bit-exact emulator)")
+    if args.onnx:
+        return model_from_onnx(args.onnx, args.name, device=args.device)
+    return model_from_firmware(args.firmware, args.name)
+
+
+@_command("serve")
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from triginfer.gpu_runtime.serving import Server, ServerSettings
+
+    settings = ServerSettings(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+                              metrics_port=args.metrics_port,
+                              max_batch_size=args.max_batch_size,
+                              max_queue_delay_us=args.max_queue_delay_us,
+                              instances=args.instances)
+    settings.check()
+    model = _served_model(args)
+    server = Server(model, settings)
+    server.start()
+    print(f"serving {model.name} ({model.source}) on Triton: http {args.host}:{args.http_port}, "
+          f"grpc {args.host}:{args.grpc_port}, metrics {args.host}:{args.metrics_port}; "
+          "Ctrl-C or SIGTERM stops it", flush=True)
+    if server.access_token:
+        print(f"access token for protected endpoints (header triton-access-token): "
+              f"{server.access_token}", flush=True)
+    server.serve_forever()
+    print("server stopped", flush=True)
+    return 0
+
+
+@_command("loadtest")
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from triginfer.emulation.files import inputs_for
+    from triginfer.gpu_runtime.serving import loadtest, wait_ready
+    from triginfer.pipeline import write_json
+
+    model = _served_model(args)
+    if args.firmware:
+        from triginfer.hls_export.spec import FirmwareSpec
+
+        x = inputs_for(FirmwareSpec.load(args.firmware), args.input, args.events)
+    else:
+        rng = np.random.default_rng(7)
+        x = [rng.normal(0, 2, (args.events, *shape)).astype(dtype)
+             for _, shape, dtype in model.inputs]
+    wait_ready(args.url, model.name, timeout=args.wait, protocol=args.protocol)
+    result = loadtest(args.url, model, x, protocol=args.protocol, clients=args.clients,
+                      requests=args.requests, batch=args.batch, rate=args.rate)
+    print(f"{result['requests']} requests ({result['events']} events) from {args.clients} "
+          f"clients over {args.protocol}: {result['requests_per_s']:.0f} requests/s, "
+          f"{result['events_per_s']:.0f} events/s, p50/p90/p99 "
+          f"{result['latency_p50_us']:.0f}/{result['latency_p90_us']:.0f}/"
+          f"{result['latency_p99_us']:.0f} us; lost {result['lost']}, wrong {result['wrong']}; "
+          f"Triton: {result['triton_inference_count']} inferences in "
+          f"{result['triton_execution_count']} executions (mean batch "
+          f"{result['mean_batch'] or 0:.1f})")
+    if args.out:
+        write_json(Path(args.out), result)
+    if result["lost"] or result["wrong"]:
+        from triginfer.errors import TrigInferError
+
+        raise TrigInferError(f"{result['lost']} requests lost, {result['wrong']} wrong "
+                             f"({result['first_error'] or 'responses differ from in-process'})")
+    return 0
+
+
 @_command("bench")
 def _cmd_bench(args: argparse.Namespace) -> int:
     from triginfer.features import has_track
@@ -522,6 +595,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tree", default=None, help="tree name for ROOT input")
     p.add_argument("--out", required=True, help="pattern file to write")
 
+    p = sub.add_parser("serve", parents=[common],
+                       help="serve a model on a real NVIDIA Triton server (PyTriton)",
+                       description="Serve an ONNX model (ONNX Runtime session) or a firmware's "
+                                   "bit-exact emulator on the tritonserver that nvidia-pytriton "
+                                   "bundles, with Triton's dynamic batching; binds 127.0.0.1 "
+                                   "unless --host names another address (then the protected "
+                                   "endpoints need the printed token). Ctrl-C/SIGTERM stop it.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--onnx", default=None, help="ONNX model")
+    src.add_argument("--firmware", default=None, help="FirmwareSpec directory (emulator)")
+    p.add_argument("--name", required=True, help="model name on the server")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=8001)
+    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--max-batch-size", type=_positive_int, default=4096)
+    p.add_argument("--max-queue-delay-us", type=int, default=500)
+    p.add_argument("--instances", type=_positive_int, default=1)
+    p.add_argument("--device", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
+
+    p = sub.add_parser("loadtest", parents=[common],
+                       help="load-test a Triton server with tritonclient, checking every answer",
+                       description="N concurrent tritonclient clients (gRPC or HTTP), single "
+                                   "events or batches, closed loop or open loop at --rate; every "
+                                   "response is compared with the in-process result; prints "
+                                   "requests/s, events/s, latency percentiles and the batches "
+                                   "Triton formed. Exit 2 if any request is lost or wrong.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--onnx", default=None, help="the ONNX model the server serves")
+    src.add_argument("--firmware", default=None, help="the FirmwareSpec directory it serves")
+    p.add_argument("--name", required=True, help="model name on the server")
+    p.add_argument("--url", default="127.0.0.1:8001", help="server address (default gRPC port)")
+    p.add_argument("--protocol", default="grpc", choices=["grpc", "http"])
+    p.add_argument("--clients", type=_positive_int, default=8)
+    p.add_argument("--requests", type=_positive_int, default=500, help="requests per client")
+    p.add_argument("--batch", type=_positive_int, default=1, help="events per request")
+    p.add_argument("--rate", type=float, default=None,
+                   help="offered requests/s over all clients (open loop; default closed loop)")
+    p.add_argument("--events", type=_positive_int, default=20_000, help="distinct input events")
+    p.add_argument("--input", default=None, help="events file for --firmware (ROOT/Parquet/npy)")
+    p.add_argument("--device", default="cpu", choices=["auto", "tensorrt", "cuda", "cpu"],
+                   help="device of the in-process reference session")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the server")
+    p.add_argument("--out", default=None, help="write the result as JSON")
+
     p = sub.add_parser("emulate", parents=[common],
                        help="emulate the firmware bit-exactly over ROOT files",
                        description="Read events chunk by chunk, compute features, emulate the "
@@ -562,7 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-size", type=int, default=4096)
     p.add_argument("--max-queue-delay-us", type=int, default=500)
     p.add_argument("--instances", type=int, default=1, help="instance_group count")
-    p.add_argument("--kind", default="gpu", choices=["gpu", "cpu"], help="instance kind")
+    p.add_argument("--kind", default="gpu", choices=["gpu", "cpu", "python"],
+                   help="gpu/cpu: ONNX Runtime backend with that instance kind; python: a "
+                        "Python-backend model (model.py running ONNX Runtime) that any "
+                        "tritonserver with the Python backend loads")
 
     p = sub.add_parser("bench", parents=[common],
                        help="throughput and latency of an ONNX model vs batch size (and Keras)",

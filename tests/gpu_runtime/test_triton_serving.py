@@ -1,0 +1,171 @@
+"""A real NVIDIA Triton server (the tritonserver nvidia-pytriton bundles): `triginfer serve`
+under load from tritonclient, and a Python-backend repository export on the bare binary."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triginfer.hls_export import FirmwareSpec, SpecLayer
+
+pytest.importorskip("pytriton", reason="needs the 'serve' extra (nvidia-pytriton)")
+pytest.importorskip("tritonclient.grpc", reason="needs tritonclient[grpc] (dev extra)")
+
+
+def _ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _spec(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(5)
+    layers = [
+        SpecLayer("inputs", "input", (6,), (6,), {"result": "fixed<10,4,RND_CONV,SAT>"}),
+        SpecLayer("d1", "dense", (6,), (8,),
+                  {"weight": "fixed<6,1>", "bias": "fixed<6,2>", "accum": "fixed<20,8>",
+                   "result": "fixed<20,8>"}, {"n_in": 6, "n_out": 8},
+                  {"weight": rng.integers(-31, 32, (6, 8)), "bias": rng.integers(-31, 32, 8)}),
+        SpecLayer("r1", "relu", (8,), (8,), {"result": "ufixed<8,3,RND_CONV,SAT>"}),
+        SpecLayer("out", "dense", (8,), (2,),
+                  {"weight": "fixed<6,1>", "accum": "fixed<20,8>", "result": "fixed<20,8>"},
+                  {"n_in": 8, "n_out": 2}, {"weight": rng.integers(-31, 32, (8, 2))}),
+    ]
+    spec = FirmwareSpec("served", layers)
+    spec.save(tmp_path / "fw")
+    return tmp_path / "fw"
+
+
+def _leftovers() -> set[str]:
+    shm = {f"/dev/shm/{p}" for p in os.listdir("/dev/shm")} if os.path.isdir("/dev/shm") else set()
+    tmp = {str(p) for p in Path(tempfile.gettempdir()).glob("pytriton*")}
+    return shm | tmp
+
+
+@pytest.mark.slow
+def test_triginfer_serve_under_load(tmp_path):
+    from triginfer.gpu_runtime import export_bitexact_onnx
+    from triginfer.gpu_runtime.serving import loadtest, model_from_onnx, wait_ready
+
+    fw = _spec(tmp_path)
+    onnx_path = export_bitexact_onnx(FirmwareSpec.load(fw), tmp_path / "bx.onnx")
+    http, grpc, metrics = _ports(3)
+    before = _leftovers()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from triginfer.cli import main; raise SystemExit(main())",
+         "serve", "--onnx", str(onnx_path), "--name", "served", "--http-port", str(http),
+         "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--max-batch-size", "512",
+         "--max-queue-delay-us", "2000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"127.0.0.1:{grpc}"
+        wait_ready(url, "served", timeout=90)
+        model = model_from_onnx(onnx_path, "served", device="cpu")
+        rng = np.random.default_rng(1)
+        x = [np.round(rng.normal(0, 4, (5000, 6)) * 64) / 64]
+        single = loadtest(url, model, x, clients=8, requests=500, batch=1)
+        batched = loadtest(f"127.0.0.1:{http}", model, x, protocol="http", clients=8,
+                           requests=100, batch=256)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    print(single)
+    print(batched)
+    for result, events in ((single, 8 * 500), (batched, 8 * 100 * 256)):
+        assert result["lost"] == 0, result["first_error"]
+        assert result["wrong"] == 0
+        assert result["events"] == events
+        assert result["triton_inference_count"] == events
+        assert result["triton_execution_count"] < events, "Triton formed no batches"
+    assert proc.returncode == 0, err[-2000:]
+    assert "server stopped" in out
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", f"grpc-port={grpc}"], capture_output=True,
+                              text=True).stdout.strip()
+    assert not leftover, f"tritonserver still running: {leftover}"
+    assert _leftovers() <= before, f"left behind: {_leftovers() - before}"
+
+
+@pytest.mark.slow
+def test_python_backend_repository_on_bare_tritonserver(tmp_path, cli):
+    """export-triton --kind python, loaded by the bundled tritonserver binary itself."""
+    import sysconfig
+
+    import pytriton
+    from pytriton.server.python_backend_config import PythonBackendConfig  # noqa: F401
+    from pytriton.utils.distribution import get_libs_path
+
+    from triginfer.gpu_runtime import Session, export_bitexact_onnx
+    from triginfer.gpu_runtime.serving import loadtest, model_from_onnx, wait_ready
+
+    fw = _spec(tmp_path)
+    onnx_path = export_bitexact_onnx(FirmwareSpec.load(fw), tmp_path / "bx.onnx")
+    result = cli("export-triton", "--onnx", onnx_path, "--repo", tmp_path / "repo", "--name",
+                 "pymodel", "--kind", "python", "--max-batch-size", "256")
+    assert result.code == 0, result.err
+    assert (tmp_path / "repo" / "pymodel" / "1" / "model.py").exists()
+    # the binary, with the Python-backend stub of this Python (as PyTriton lays it out)
+    dist = Path(pytriton.__file__).parent / "tritonserver"
+    server = tmp_path / "tritonserver"
+    shutil.copytree(dist, server, ignore=shutil.ignore_patterns("python_backend_stubs"))
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    shutil.copy(dist / "python_backend_stubs" / version / "triton_python_backend_stub",
+                server / "backends" / "python" / "triton_python_backend_stub")
+    http, grpc, metrics = _ports(3)
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = ":".join([sysconfig.get_config_var("LIBDIR"), str(get_libs_path()),
+                                       env.get("LD_LIBRARY_PATH", "")])
+    env["PYTHONPATH"] = ":".join(p for p in sys.path if p)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    proc = subprocess.Popen(
+        [str(server / "bin" / "tritonserver"), f"--model-repository={tmp_path / 'repo'}",
+         f"--backend-directory={server / 'backends'}", f"--http-port={http}",
+         f"--grpc-port={grpc}", f"--metrics-port={metrics}", "--allow-gpu-metrics=false",
+         "--http-address=127.0.0.1", "--grpc-address=127.0.0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"127.0.0.1:{grpc}"
+        try:
+            wait_ready(url, "pymodel", timeout=90)
+        except Exception:
+            proc.terminate()
+            print(proc.communicate(timeout=30)[0][-3000:])
+            raise
+        model = model_from_onnx(onnx_path, "pymodel", device="cpu")
+        rng = np.random.default_rng(2)
+        x = [np.round(rng.normal(0, 4, (5000, 6)) * 64) / 64]
+        single = loadtest(url, model, x, clients=8, requests=500, batch=1)
+        batched = loadtest(url, model, x, clients=8, requests=100, batch=256)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    print(single)
+    print(batched)
+    for result, events in ((single, 8 * 500), (batched, 8 * 100 * 256)):
+        assert result["lost"] == 0, result["first_error"]
+        assert result["wrong"] == 0
+        assert result["triton_inference_count"] == events
+        assert result["triton_execution_count"] < events
+    assert Session(onnx_path, device="cpu").run(x[0]).shape == (5000, 2)
