@@ -42,14 +42,12 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
+    import signal
+    import subprocess
+    import sys
+
     from triginfer.gpu_runtime import Session
-    from triginfer.gpu_runtime.serving import (
-        Server,
-        ServerSettings,
-        loadtest,
-        model_from_onnx,
-        wait_ready,
-    )
+    from triginfer.gpu_runtime.serving import loadtest, model_from_onnx, wait_ready
     from triginfer.latency_bench.runtime import batcher_under_load
 
     model = model_from_onnx(args.onnx, "bench", device="cpu")
@@ -57,12 +55,17 @@ def main() -> None:
     rng = np.random.default_rng(3)
     x = (np.round(rng.normal(0, 2, (20_000, *shape)) * 256) / 256).astype(dtype)
     http, grpc, metrics = _ports(3)
-    settings = ServerSettings(http_port=http, grpc_port=grpc, metrics_port=metrics,
-                              max_batch_size=args.max_batch_size,
-                              max_queue_delay_us=args.max_queue_delay_us)
     rows = []
     session = Session(args.onnx, device="cpu")
-    with Server(model, settings):
+    # the server in its own process (`triginfer serve`), as it is deployed
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from triginfer.cli import main; raise SystemExit(main())",
+         "serve", "--onnx", args.onnx, "--name", "bench", "--device", "cpu",
+         "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
+         "--max-batch-size", str(args.max_batch_size),
+         "--max-queue-delay-us", str(args.max_queue_delay_us)],
+        stdout=subprocess.DEVNULL)
+    try:
         url = f"127.0.0.1:{grpc}"
         wait_ready(url, "bench")
         for rate in (float(r) for r in args.rates.split(",")):
@@ -81,6 +84,16 @@ def main() -> None:
                   f"p50 {local.get('latency_p50_us', 0):>7.0f} us p99 "
                   f"{local.get('latency_p99_us', 0):>7.0f} us batch "
                   f"{local.get('mean_batch', 0):5.1f}", flush=True)
+        batched = loadtest(url, model, [x], clients=8, requests=100, batch=256)
+        rows.append({"closed_loop_batch": 256, "triton": batched})
+        print(f"closed loop, 8 clients x 100 requests of 256 events | Triton "
+              f"{batched['events_per_s']:.0f} ev/s p50 {batched['latency_p50_us']:.0f} us p99 "
+              f"{batched['latency_p99_us']:.0f} us per request, batch "
+              f"{batched['mean_batch'] or 0:.1f} (lost {batched['lost']}, wrong "
+              f"{batched['wrong']})", flush=True)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"onnx": args.onnx, "rows": rows}, indent=2))

@@ -128,6 +128,7 @@ class ServerSettings:
     max_batch_size: int = 4096
     max_queue_delay_us: int = 500
     instances: int = 1
+    server_log: bool = False     # the server's own log on the terminal (else to a temp file)
 
     def check(self) -> None:
         """Range checks (a :class:`ConfigError` naming the setting)."""
@@ -155,9 +156,16 @@ class Server:
         self.model = model
         self.settings = settings
         local = settings.host in ("127.0.0.1", "localhost", "::1")
+        import tempfile
+
+        self._log_dir = None if settings.server_log else Path(tempfile.mkdtemp(
+            prefix="triginfer-triton-"))
         config = TritonConfig(http_address=settings.host, http_port=settings.http_port,
                               grpc_address=settings.host, grpc_port=settings.grpc_port,
-                              metrics_port=settings.metrics_port, allow_gpu_metrics=False)
+                              metrics_port=settings.metrics_port, allow_gpu_metrics=False,
+                              log_verbose=0,
+                              log_file=self._log_dir / "tritonserver.log" if self._log_dir
+                              else None)
         # bound to loopback, local clients read statistics without a token
         security = TritonSecurityConfig(restricted_endpoints=[]) if local else \
             TritonSecurityConfig()
@@ -206,6 +214,11 @@ class Server:
         if self._started:
             self._triton.stop()
             self._started = False
+        if self._log_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
 
     def __enter__(self) -> Server:
         return self.start()
@@ -241,7 +254,8 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
     """Send ``clients`` x ``requests`` requests of ``batch`` events drawn from ``x``; check each
     response against ``model.reference``; report throughput, latency and batching.
 
-    ``rate`` (requests/s over all clients): open loop at that offered rate; None: closed loop.
+    ``rate`` (requests/s over all clients): open loop at that offered rate (gRPC requests are
+    sent asynchronously on schedule; HTTP clients wait for each answer); None: closed loop.
     """
     if clients < 1 or requests < 1 or batch < 1:
         raise ConfigError("clients, requests and batch must be >= 1")
@@ -256,27 +270,54 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
     errors: list[str] = []
     interval = clients / rate if rate else 0.0
 
+    def build(mod, rows):
+        inputs = []
+        for (name, _, dtype), arr in zip(model.inputs, x, strict=True):
+            data = np.ascontiguousarray(arr[rows], dtype=dtype)
+            tensor = mod.InferInput(name, list(data.shape),
+                                    "FP64" if dtype == np.float64 else "FP32")
+            tensor.set_data_from_numpy(data)
+            inputs.append(tensor)
+        return inputs, [mod.InferRequestedOutput(name) for name, _, _ in model.outputs]
+
+    def check(k, result, rows, t0) -> None:
+        latencies[k].append(time.perf_counter() - t0)
+        for (name, _, _), want in zip(model.outputs, expected, strict=True):
+            got = result.as_numpy(name)
+            if got is None or not np.array_equal(got.reshape(want[rows].shape), want[rows]):
+                wrong[k] += 1
+                return
+
     def worker(k: int) -> None:
         mod, client = _client(protocol, url)
         rng = np.random.default_rng(k)
         t_next = time.perf_counter()
+        pending = threading.Semaphore(0)
+        sent = 0
         for _ in range(requests):
             start = int(rng.integers(0, max(n - batch, 0) + 1))
             rows = slice(start, start + batch)
-            inputs = []
-            for (name, _, dtype), arr in zip(model.inputs, x, strict=True):
-                data = np.ascontiguousarray(arr[rows], dtype=dtype)
-                tensor = mod.InferInput(name, list(data.shape),
-                                        "FP64" if dtype == np.float64 else "FP32")
-                tensor.set_data_from_numpy(data)
-                inputs.append(tensor)
-            outs = [mod.InferRequestedOutput(name) for name, _, _ in model.outputs]
+            inputs, outs = build(mod, rows)
             if interval:
                 t_next += interval
                 delay = t_next - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
             t0 = time.perf_counter()
+            if interval and protocol == "grpc":
+                # open loop: the request goes out at its time whatever is still in flight
+                def done(result, error, rows=rows, t0=t0):
+                    if error is not None:
+                        lost[k] += 1
+                        if not errors:
+                            errors.append(str(error))
+                    else:
+                        check(k, result, rows, t0)
+                    pending.release()
+
+                client.async_infer(model.name, inputs, done, outputs=outs)
+                sent += 1
+                continue
             try:
                 result = client.infer(model.name, inputs, outputs=outs)
             except Exception as exc:  # a lost request is counted, the first error kept
@@ -284,12 +325,9 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
                 if not errors:
                     errors.append(f"{type(exc).__name__}: {exc}")
                 continue
-            latencies[k].append(time.perf_counter() - t0)
-            for (name, _, _), want in zip(model.outputs, expected, strict=True):
-                got = result.as_numpy(name)
-                if got is None or not np.array_equal(got.reshape(want[rows].shape), want[rows]):
-                    wrong[k] += 1
-                    break
+            check(k, result, rows, t0)
+        for _ in range(sent):
+            pending.acquire()
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     t0 = time.perf_counter()

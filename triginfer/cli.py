@@ -374,7 +374,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                               metrics_port=args.metrics_port,
                               max_batch_size=args.max_batch_size,
                               max_queue_delay_us=args.max_queue_delay_us,
-                              instances=args.instances)
+                              instances=args.instances, server_log=args.verbose)
     settings.check()
     model = _served_model(args)
     server = Server(model, settings)

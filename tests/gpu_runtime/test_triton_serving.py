@@ -52,7 +52,8 @@ def _spec(tmp_path: Path) -> Path:
 
 def _leftovers() -> set[str]:
     shm = {f"/dev/shm/{p}" for p in os.listdir("/dev/shm")} if os.path.isdir("/dev/shm") else set()
-    tmp = {str(p) for p in Path(tempfile.gettempdir()).glob("pytriton*")}
+    tmp = {str(p) for pattern in ("pytriton*", "triginfer-triton-*")
+           for p in Path(tempfile.gettempdir()).glob(pattern)}
     return shm | tmp
 
 
