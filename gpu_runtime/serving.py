@@ -369,3 +369,52 @@ def wait_ready(url: str, model: str, timeout: float = 60.0, protocol: str = "grp
         time.sleep(0.2)
     raise TrigInferError(f"Triton at {url} not ready with model {model!r} after {timeout:.0f} s"
                          f" ({last})")
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports free on 127.0.0.1 right now."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def triton_under_load(onnx_path: str | os.PathLike, x_pool: np.ndarray, offered_rate_hz: float,
+                      seconds: float, clients: int = 8, max_batch_size: int = 512,
+                      max_queue_delay_us: int = 500) -> dict[str, Any]:
+    """The in-process batcher's load test on Triton: ``triginfer serve`` in its own process on
+    free loopback ports, single events sent open-loop at ``offered_rate_hz`` for ``seconds``
+    by ``clients`` gRPC clients; every response checked; the server stopped afterwards."""
+    import subprocess
+
+    _require_pytriton()
+    http, grpc, metrics = free_ports(3)
+    model = model_from_onnx(onnx_path, "bench", device="cpu")
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from triginfer.cli import main; raise SystemExit(main())",
+         "serve", "--onnx", str(onnx_path), "--name", "bench", "--device", "cpu", "-q",
+         "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
+         "--max-batch-size", str(max_batch_size), "--max-queue-delay-us",
+         str(max_queue_delay_us)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"127.0.0.1:{grpc}"
+        wait_ready(url, "bench", timeout=90)
+        per_client = max(1, int(offered_rate_hz * seconds / clients))
+        x = [np.ascontiguousarray(x_pool, dtype=model.inputs[0][2])]
+        result = loadtest(url, model, x, clients=clients, requests=per_client, batch=1,
+                          rate=offered_rate_hz)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
+    result["offered_rate_hz"] = offered_rate_hz
+    return result

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.errors import TrigInferError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCHES = (1, 8, 64, 512, 4096, 32768)
@@ -118,8 +120,13 @@ def batcher_under_load(session, x_pool: np.ndarray, offered_rate_hz: float, seco
 def run_benchmark(onnx_path, x_pool: np.ndarray, *, keras_model=None, spec=None,
                   device: str = "auto", batch_sizes=DEFAULT_BATCHES, min_seconds: float = 0.5,
                   offered_rate_hz: float = 20_000.0, load_seconds: float = 2.0,
-                  threads: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """The whole runtime benchmark; see the module docstring. Returns a JSON-able mapping."""
+                  threads: int | None = None, progress: bool = True,
+                  triton: bool | None = None) -> dict[str, Any]:
+    """The whole runtime benchmark; see the module docstring. Returns a JSON-able mapping.
+
+    ``triton``: also run the batcher's offered load on a real Triton server (``triginfer
+    serve``); None: when nvidia-pytriton is installed.
+    """
     from tqdm.auto import tqdm
 
     from triginfer.gpu_runtime import Session
@@ -155,6 +162,21 @@ def run_benchmark(onnx_path, x_pool: np.ndarray, *, keras_model=None, spec=None,
     result["machine_flops"] = flops
     result["roofline_events_per_s"] = flops / per_event if per_event else None
     result["batcher"] = batcher_under_load(session, x_pool, offered_rate_hz, load_seconds)
+    if triton is None:
+        import importlib.util
+
+        triton = importlib.util.find_spec("pytriton") is not None
+        if not triton:
+            log.info("Triton comparison skipped: nvidia-pytriton is not installed (extra serve)")
+    if triton:
+        from triginfer.gpu_runtime.serving import triton_under_load
+
+        try:
+            result["triton"] = triton_under_load(onnx_path, x_pool, offered_rate_hz,
+                                                 load_seconds)
+        except TrigInferError as exc:
+            log.warning("Triton comparison failed: %s", exc)
+            result["triton"] = {"error": str(exc)}
     by_batch = {r["batch"]: r for r in result["onnx"]}
     keras_by_batch = {r["batch"]: r for r in result["keras"]}
     if 4096 in by_batch and 4096 in keras_by_batch:
@@ -180,6 +202,12 @@ def table(result: dict[str, Any]) -> str:
                      f"{(r['events_per_s'] / k['events_per_s'] if k else 0):>9.2f}")
     b = result.get("batcher", {})
     if b:
+        tr = result.get("triton") or {}
+        if tr.get("events_per_s"):
+            lines.append(f"Triton at {tr['offered_rate_hz']:,.0f} Hz offered: "
+                         f"{tr['events_per_s']:,.0f} events/s, p50/p99 "
+                         f"{tr['latency_p50_us']:,.0f}/{tr['latency_p99_us']:,.0f} us, mean batch "
+                         f"{tr.get('mean_batch') or 0:.1f}, lost {tr['lost']}, wrong {tr['wrong']}")
         lines.append(f"batcher at {b['offered_rate_hz']:,.0f} Hz offered: "
                      f"{b['achieved_events_per_s']:,.0f} ev/s, median batch "
                      f"{b.get('median_batch', 0):.0f}, latency p50/p99 "

@@ -235,6 +235,34 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                 if key in rt.get("plots", {}):
                     parts.append(_img(run_dir / "plots" / name / rt["plots"][key], key))
 
+        # Serving: the same offered load in process and on a real Triton server
+        parts.append("<h2>Serving</h2>")
+        for name, m in bench.get("models", {}).items():
+            rt = m["runtime"]
+            bt, tr = rt.get("batcher", {}), rt.get("triton")
+            if not tr:
+                parts.append(f"<p>{html.escape(name)}: Triton not measured (install the "
+                             "<code>serve</code> extra, nvidia-pytriton).</p>")
+                continue
+            if "error" in tr:
+                parts.append(f"<p>{html.escape(name)}: Triton run failed: "
+                             f"{html.escape(tr['error'])}</p>")
+                continue
+            parts.append(f"<p>{html.escape(name)}: single events offered at "
+                         f"{bt.get('offered_rate_hz', 0):,.0f}/s to the in-process dynamic "
+                         "batcher and, by 8 open-loop tritonclient gRPC clients, to "
+                         "<code>triginfer serve</code> (PyTriton's tritonserver, its own "
+                         f"process, CPU); Triton responses checked: {tr['lost']} lost, "
+                         f"{tr['wrong']} wrong of {tr['requests']:,}.</p>")
+            parts.append(_table(
+                ["path", "served events/s", "p50 µs", "p99 µs", "mean batch"],
+                [["in-process DynamicBatcher", f"{bt.get('achieved_events_per_s', 0):,.0f}",
+                  f"{bt.get('latency_p50_us', 0):,.0f}", f"{bt.get('latency_p99_us', 0):,.0f}",
+                  f"{bt.get('mean_batch', 0):.1f}"],
+                 ["Triton (gRPC)", f"{tr['events_per_s']:,.0f}",
+                  f"{tr['latency_p50_us'] or 0:,.0f}", f"{tr['latency_p99_us'] or 0:,.0f}",
+                  f"{tr.get('mean_batch') or 0:.1f}"]]))
+
     # Reproducibility
     parts.append("<h2>Reproducibility</h2>")
     parts.append(f"<p>Seed {cfg.seed}; {html.escape(platform.platform())}.</p>")

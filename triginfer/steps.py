@@ -358,7 +358,9 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
 
     section = ctx.cfg.section("runtime")
     unknown = sorted(set(section) - {"batch_sizes", "seconds", "offered_rate", "load_seconds",
-                                     "device", "version"})
+                                     "device", "version", "triton"})
+    if "triton" in section and not isinstance(section["triton"], bool):
+        raise ConfigError(f"runtime.triton: must be true or false, got {section['triton']!r}")
     if unknown:
         raise ConfigError(f"runtime: unknown key(s) {unknown}")
     budget = budget_from_config(ctx.cfg.section("budgets"))
@@ -383,7 +385,8 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
             batch_sizes=tuple(section.get("batch_sizes", (1, 8, 64, 512, 4096, 32768))),
             min_seconds=float(section.get("seconds", 0.3)),
             offered_rate_hz=float(section.get("offered_rate", 5000.0)),
-            load_seconds=float(section.get("load_seconds", 1.0)), progress=not ctx.quiet)
+            load_seconds=float(section.get("load_seconds", 1.0)), progress=not ctx.quiet,
+            triton=section.get("triton"))
         result["onnx_version"] = version
         log.info("%s runtime benchmark (%s ONNX):\n%s", mc.name, version, table(result))
         log.info("%s FPGA (%s): %d cycles = %.0f ns, II %d, %s; budget %s", mc.name,
@@ -417,8 +420,9 @@ STEPS: list[Step] = [
     Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",), version=2),
     # version 3: FPGA estimator checked against synthesis reports (CSD/DSP rules), and
     # io_parallel convolutions with hls4ml's partitioned, pipelined pixel loop
+    # version 4: the batcher's offered load also served by a real Triton server
     Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",),
-         version=3),
+         version=4),
     Step("report", _step_report, ("report",), outputs=("report.html",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
