@@ -56,7 +56,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: Third-party loggers silenced unless -v (TensorFlow's Python logger among them).
+_NOISY_LOGGERS = ("tensorflow", "absl", "h5py", "numba", "distributed", "pytriton",
+                  "tritonclient", "matplotlib", "hls4ml", "tf2onnx", "urllib3")
+
+
+def _quiet_third_party(verbosity: int) -> None:
+    """Silence TensorFlow's C++ and Python logging and third-party warnings (shown with -v).
+
+    Runs before TensorFlow is imported (the subcommands import it lazily)."""
+    if verbosity >= 1:
+        return
+    import warnings
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"       # C++ start-up lines, cuDNN/cuFFT/cuBLAS too
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")   # subprocesses (Dask workers, servers)
+    warnings.filterwarnings("ignore")             # third-party deprecation/user warnings
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _setup_logging(verbosity: int) -> None:
+    _quiet_third_party(verbosity)
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s" if verbosity <= 0
@@ -717,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``triginfer`` command; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     parser = build_parser()
     args = parser.parse_args(argv)
     args.verbose = getattr(args, "verbose", False)
