@@ -754,6 +754,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())
         print(f"triginfer: error: {message}", file=sys.stderr)
         return exc.exit_code
+    except (PermissionError, FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+        # an output path that cannot be written: one line, not a traceback
+        if args.verbose:
+            log.exception("error")
+        where = exc.filename or "output path"
+        print(f"triginfer: error: {where}: {exc.strerror or exc}; choose a writable path "
+              "(a file, not a directory, in a directory you can write)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("triginfer: interrupted", file=sys.stderr)
         return 130

@@ -133,3 +133,25 @@ def test_console_script_entry_point(tmp_path):
                              str(tmp_path / "x.root")], capture_output=True, text=True)
     assert script.returncode == 2
     assert script.stderr.strip().startswith("triginfer: error:")
+
+
+def test_unwritable_output_is_one_line(cli, tmp_path):
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    try:
+        if os.access(ro, os.W_OK):   # root ignores permissions: use a file in the way instead
+            blocker = tmp_path / "file"
+            blocker.write_text("x")
+            out = blocker / "sub" / "out.root"
+        else:
+            out = ro / "out.root"
+        result = cli("simulate", "--events", "100", "--out", out)
+    finally:
+        os.chmod(ro, 0o700)
+    assert result.code == 2
+    assert result.err.startswith("triginfer: error:")
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Traceback" not in result.err
