@@ -14,22 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def _ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def main() -> None:
@@ -47,14 +36,14 @@ def main() -> None:
     import sys
 
     from triginfer.gpu_runtime import Session
-    from triginfer.gpu_runtime.serving import loadtest, model_from_onnx, wait_ready
+    from triginfer.gpu_runtime.serving import free_ports, loadtest, model_from_onnx, wait_ready
     from triginfer.latency_bench.runtime import batcher_under_load
 
     model = model_from_onnx(args.onnx, "bench", device="cpu")
     shape, dtype = model.inputs[0][1], model.inputs[0][2]
     rng = np.random.default_rng(3)
     x = (np.round(rng.normal(0, 2, (20_000, *shape)) * 256) / 256).astype(dtype)
-    http, grpc, metrics = _ports(3)
+    http, grpc, metrics = free_ports(3)
     rows = []
     session = Session(args.onnx, device="cpu")
     # the server in its own process (`triginfer serve`), as it is deployed

@@ -33,6 +33,22 @@ ZOO = (
 )
 
 
+def assert_outputs_equal(name: str, got, want, min_std: float = 0.01) -> None:
+    """Bit-exact check on full arrays (one or a list of outputs): prints the mismatch count and
+    a few examples, and asserts the expected output is not trivial."""
+    got = got if isinstance(got, list) else [got]
+    want = want if isinstance(want, list) else [want]
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.shape == w.shape, (g.shape, w.shape)
+        bad = np.flatnonzero(np.any(g != w, axis=1))
+        print(f"{name} (output {k}): {len(bad)} mismatching events of {len(g)}")
+        for i in bad[:5]:
+            print(f"  event {i}: {g[i]} vs {w[i]}")
+        assert len(bad) == 0
+        assert np.std(w) > min_std, "trivial output"
+
+
 def build(entry: ZooEntry, seed: int = 0):
     """Build the zoo model ``entry.name`` with random (non-trivial) weights."""
     import tensorflow as tf

@@ -167,29 +167,6 @@ def _features_arg(args: argparse.Namespace, model) -> dict:
     return {}
 
 
-def _check_inputs(firmware, n: int, features: dict) -> list:
-    """Inputs for the --compile self-check: simulated muons for the muon feature sets, else
-    random values spread over each input type's range (some saturating)."""
-    spec = firmware.spec
-    feature_set = features.get("set")
-    if feature_set in ("muon_engineered", "muon_stations"):
-        from triginfer.features import has_track
-        from triginfer.simulation import simulate_muons
-        from triginfer.trigger_models.workflow import model_inputs
-
-        sample = simulate_muons(n, seed=12345)
-        return [model_inputs("dnn" if feature_set == "muon_engineered" else "cnn",
-                             sample.select(has_track(sample)))]
-    rng = np.random.default_rng(12345)
-    out = []
-    for layer in spec.input_layers:
-        t = layer.fixed("result")
-        x = rng.uniform(t.min_value, t.max_value, (n, *layer.output_shape))
-        x[: n // 20] *= 4.0       # a few beyond the range: saturation/wrapping checked too
-        out.append(np.round(x / t.lsb) * t.lsb)
-    return out
-
-
 @_command("export-hls")
 def _cmd_export_hls(args: argparse.Namespace) -> int:
     from triginfer.hls_export.converter import convert, write_hls_config
@@ -230,7 +207,9 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
         from triginfer.trigger_models.training import predict
 
         firmware.compile()
-        x = _check_inputs(firmware, args.check_events, features)
+        from triginfer.emulation.files import inputs_for
+
+        x = inputs_for(firmware.spec, None, args.check_events)
         x = x if len(x) > 1 else x[0]
         csim = firmware.csim_predict(x)
         keras_out = model.predict(x, batch_size=4096, verbose=0) if isinstance(x, list) else (

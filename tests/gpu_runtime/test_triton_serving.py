@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,15 +20,7 @@ from triginfer.hls_export import FirmwareSpec, SpecLayer
 pytest.importorskip("pytriton", reason="needs the 'serve' extra (nvidia-pytriton)")
 pytest.importorskip("tritonclient.grpc", reason="needs tritonclient[grpc] (dev extra)")
 
-
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+from triginfer.gpu_runtime.serving import free_ports  # noqa: E402
 
 
 def _spec(tmp_path: Path) -> Path:
@@ -64,7 +55,7 @@ def test_triginfer_serve_under_load(tmp_path):
 
     fw = _spec(tmp_path)
     onnx_path = export_bitexact_onnx(FirmwareSpec.load(fw), tmp_path / "bx.onnx")
-    http, grpc, metrics = _ports(3)
+    http, grpc, metrics = free_ports(3)
     before = _leftovers()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from triginfer.cli import main; raise SystemExit(main())",
@@ -130,7 +121,7 @@ def test_python_backend_repository_on_bare_tritonserver(tmp_path, cli):
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     shutil.copy(dist / "python_backend_stubs" / version / "triton_python_backend_stub",
                 server / "backends" / "python" / "triton_python_backend_stub")
-    http, grpc, metrics = _ports(3)
+    http, grpc, metrics = free_ports(3)
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = ":".join([sysconfig.get_config_var("LIBDIR"), str(get_libs_path()),
                                        env.get("LD_LIBRARY_PATH", "")])
