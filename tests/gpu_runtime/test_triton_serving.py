@@ -161,3 +161,42 @@ def test_python_backend_repository_on_bare_tritonserver(tmp_path, cli):
         assert result["triton_inference_count"] == events
         assert result["triton_execution_count"] < events
     assert Session(onnx_path, device="cpu").run(x[0]).shape == (5000, 2)
+
+
+@pytest.mark.slow
+def test_two_input_two_output_firmware_served_with_named_tensors(tmp_path):
+    from triginfer.gpu_runtime.serving import (
+        Server,
+        ServerSettings,
+        loadtest,
+        model_from_firmware,
+        wait_ready,
+    )
+
+    rng = np.random.default_rng(9)
+    types = {"weight": "fixed<6,1>", "accum": "fixed<20,8>", "result": "fixed<20,8>"}
+    layers = [
+        SpecLayer("a", "input", (4,), (4,), {"result": "fixed<10,4,RND_CONV,SAT>"}),
+        SpecLayer("b", "input", (3,), (3,), {"result": "fixed<10,4,RND_CONV,SAT>"}),
+        SpecLayer("da", "dense", (4,), (2,), dict(types), {"n_in": 4, "n_out": 2},
+                  {"weight": rng.integers(-31, 32, (4, 2))}, inputs=["a"]),
+        SpecLayer("db", "dense", (3,), (2,), dict(types), {"n_in": 3, "n_out": 2},
+                  {"weight": rng.integers(-31, 32, (3, 2))}, inputs=["b"]),
+        SpecLayer("sum", "merge", (2,), (2,), {"result": "fixed<21,9>"}, {"op": "add"},
+                  inputs=["da", "db"]),
+    ]
+    spec = FirmwareSpec("two", layers, inputs=["a", "b"], outputs=["sum", "db"])
+    spec.save(tmp_path / "fw")
+    model = model_from_firmware(tmp_path / "fw", "two")
+    assert [n for n, _, _ in model.inputs] == ["a", "b"]
+    assert [n for n, _, _ in model.outputs] == ["sum", "db"]
+    http, grpc, metrics = free_ports(3)
+    x = [np.round(rng.normal(0, 3, (2000, 4)) * 64) / 64,
+         np.round(rng.normal(0, 3, (2000, 3)) * 64) / 64]
+    settings = ServerSettings(http_port=http, grpc_port=grpc, metrics_port=metrics)
+    with Server(model, settings):
+        wait_ready(f"127.0.0.1:{grpc}", "two", timeout=90)
+        result = loadtest(f"127.0.0.1:{grpc}", model, x, clients=4, requests=50, batch=8)
+    assert result["lost"] == 0, result["first_error"]
+    assert result["wrong"] == 0
+    assert result["triton_inference_count"] == 4 * 50 * 8
