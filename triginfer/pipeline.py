@@ -108,7 +108,9 @@ def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = Fa
     try:
         return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps)
     except TrigInferError:
-        if created:  # a run that never got going leaves nothing behind
+        # A run that never got going leaves nothing behind; once a step has finished, its
+        # results stay (a failure never deletes what an earlier step made).
+        if created and not (run_dir / "steps.json").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 

@@ -1,0 +1,40 @@
+"""A failing step never deletes what an earlier step finished."""
+
+from __future__ import annotations
+
+import pytest
+
+from triginfer.config import load_config
+from triginfer.errors import ConfigError
+from triginfer.pipeline import Step, run_pipeline, write_json
+
+
+def test_failure_keeps_finished_steps(tmp_path):
+    cfg = load_config(None)
+    run_dir = tmp_path / "run"
+
+    def first(ctx):
+        write_json(ctx.path("first", "summary.json"), {"ok": True})
+        return {"ok": True}
+
+    def second(ctx):
+        raise ConfigError("firmware.reuse_factor: must be >= 1, got 0")
+
+    steps = [Step("first", first, (), outputs=("first/summary.json",)),
+             Step("second", second, ())]
+    with pytest.raises(ConfigError):
+        run_pipeline(cfg, run_dir, steps=steps)
+    assert (run_dir / "first" / "summary.json").exists()
+    assert (run_dir / "steps.json").exists()
+
+
+def test_failure_before_any_step_leaves_nothing(tmp_path):
+    cfg = load_config(None)
+    run_dir = tmp_path / "run"
+
+    def broken(ctx):
+        raise ConfigError("bad")
+
+    with pytest.raises(ConfigError):
+        run_pipeline(cfg, run_dir, steps=[Step("broken", broken, ())])
+    assert not run_dir.exists()
