@@ -136,9 +136,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
     from triginfer.pipeline import run_pipeline
-    from triginfer.steps import steps_for
+    from triginfer.steps import steps_for, validate_config
 
     cfg = load_config(args.config)
+    validate_config(cfg)
     out = Path(args.out) if args.out else Path("runs") / Path(cfg.source_path or "run").stem
     run_pipeline(cfg, out, force=args.force, quiet=args.quiet, steps=steps_for(cfg))
     return 0
@@ -148,9 +149,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
     from triginfer.pipeline import run_pipeline
-    from triginfer.steps import STEPS, TRAIN_STEPS
+    from triginfer.steps import STEPS, TRAIN_STEPS, validate_config
 
     cfg = load_config(args.config)
+    validate_config(cfg)
     steps = [s for s in STEPS if s.name in TRAIN_STEPS]
     run_pipeline(cfg, Path(args.out), force=args.force, quiet=args.quiet, steps=steps)
     return 0

@@ -108,11 +108,21 @@ def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = Fa
     try:
         return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps)
     except TrigInferError:
-        # A run that never got going leaves nothing behind; once a step has finished, its
-        # results stay (a failure never deletes what an earlier step made).
-        if created and not (run_dir / "steps.json").exists():
+        # A run that made nothing leaves nothing behind; once a step has written its
+        # results they stay (a failure never deletes what an earlier step made).
+        if created and not _finished_outputs(run_dir, steps or default_steps()):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _finished_outputs(run_dir: Path, steps: list[Step]) -> list[Path]:
+    """Output files of the steps ``steps.json`` marks finished that exist in ``run_dir``."""
+    state_path = run_dir / "steps.json"
+    if not state_path.exists():
+        return []
+    done = json.loads(state_path.read_text())
+    return [run_dir / o for s in steps if s.name in done for o in s.outputs
+            if (run_dir / o).exists()]
 
 
 def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,

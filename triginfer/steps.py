@@ -433,3 +433,117 @@ def steps_for(cfg) -> list[Step]:
     if not cfg.sections.get("models"):
         return [s for s in STEPS if s.name in ("data", "dataset")]
     return list(STEPS)
+
+
+# --- the whole config checked before any work ---------------------------------------------------
+def _check_type(path: str, value: Any, kind: str, *, low: float | None = None,
+                choices: tuple | None = None) -> None:
+    """Raise a ConfigError naming ``path`` unless ``value`` is of ``kind`` (int, number, bool,
+    str, list-int, list-number) within ``low``/``choices``."""
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{path}: must be {what}, got {value!r}")
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise bad("a non-empty string")
+        if choices and value not in choices:
+            raise bad(f"one of {list(choices)}")
+        return
+    if kind.startswith("list-"):
+        if not isinstance(value, list) or not value:
+            raise bad("a non-empty list")
+        for i, item in enumerate(value):
+            _check_type(f"{path}[{i}]", item, kind[5:], low=low)
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_num = is_int or (isinstance(value, float) and value == value and abs(value) != float("inf"))
+    if kind == "int" and not is_int:
+        raise bad("an integer")
+    if kind == "number" and not is_num:
+        raise bad("a number")
+    if low is not None and value < low:
+        raise ConfigError(f"{path}: must be >= {low:g}, got {value!r}")
+
+
+def validate_config(cfg) -> None:
+    """Check every section a run will read, with each key's path in the message, before any
+    step runs (so a typo in ``firmware`` is not found after training)."""
+    from triginfer.latency_bench import budget_from_config
+    from triginfer.trigger_models.training import TrainingConfig
+    from triginfer.trigger_models.workflow import parse_models
+
+    models = parse_models(cfg.sections.get("models"))
+    try:
+        TrainingConfig.from_dict(cfg.section("training"))
+    except TypeError as exc:
+        raise ConfigError(f"training: {exc}") from exc
+    for key, value in cfg.section("training").items():
+        if key in ("epochs", "prune_epochs", "qat_epochs", "batch_size", "patience"):
+            _check_type(f"training.{key}", value, "int", low=0 if "epochs" in key else 1)
+        elif key in ("learning_rate", "qat_learning_rate", "pt_weight_power", "pt_weight_cap",
+                     "huber_delta"):
+            _check_type(f"training.{key}", value, "number",
+                        low=0 if key == "pt_weight_power" else 1e-12)
+    quant = cfg.section("quantization")
+    unknown = sorted(set(quant) - {"scan_bits", "scan_epochs", "scan_tolerance", "scan_model"})
+    if unknown:
+        raise ConfigError(f"quantization: unknown key(s) {unknown}")
+    if "scan_bits" in quant and quant["scan_bits"]:
+        _check_type("quantization.scan_bits", quant["scan_bits"], "list-int", low=2)
+    if "scan_epochs" in quant:
+        _check_type("quantization.scan_epochs", quant["scan_epochs"], "int", low=1)
+    if "scan_tolerance" in quant:
+        _check_type("quantization.scan_tolerance", quant["scan_tolerance"], "number", low=0)
+    if "scan_model" in quant and quant["scan_model"] not in {m.name for m in models}:
+        raise ConfigError(f"quantization.scan_model: {quant['scan_model']!r} is not one of "
+                          f"the models {[m.name for m in models]}")
+    metrics = cfg.section("metrics")
+    unknown = sorted(set(metrics) - {"thresholds", "rate_thresholds"})
+    if unknown:
+        raise ConfigError(f"metrics: unknown key(s) {unknown}")
+    for key in ("thresholds", "rate_thresholds"):
+        if key in metrics:
+            _check_type(f"metrics.{key}", metrics[key], "list-number", low=1e-9)
+    firmware = cfg.section("firmware")
+    known = {"backend": ("str", None, ("Vitis", "Vivado")),
+             "io_type": ("str", None, ("io_parallel", "io_stream")),
+             "strategy": ("str", None, ("Latency", "Resource")),
+             "reuse_factor": ("int", 1, None), "part": ("str", None, None),
+             "clock_period_ns": ("number", 1e-3, None), "csim_events": ("int", 0, None)}
+    unknown = sorted(set(firmware) - set(known))
+    if unknown:
+        raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(known)}")
+    for key, value in firmware.items():
+        kind, low, choices = known[key]
+        _check_type(f"firmware.{key}", value, kind, low=low, choices=choices)
+    runtime = cfg.section("runtime")
+    known = {"batch_sizes": ("list-int", 1, None), "seconds": ("number", 1e-3, None),
+             "offered_rate": ("number", 1e-3, None), "load_seconds": ("number", 1e-3, None),
+             "device": ("str", None, ("auto", "tensorrt", "cuda", "cpu")),
+             "version": ("str", None, ("float", "quantized")), "triton": ("bool", None, None)}
+    unknown = sorted(set(runtime) - set(known))
+    if unknown:
+        raise ConfigError(f"runtime: unknown key(s) {unknown}; known: {sorted(known)}")
+    for key, value in runtime.items():
+        kind, low, choices = known[key]
+        _check_type(f"runtime.{key}", value, kind, low=low, choices=choices)
+    import dataclasses
+
+    from triginfer.latency_bench.budgets import PRESETS
+
+    budgets = cfg.section("budgets")
+    defaults = next(iter(PRESETS.values()))
+    for f in dataclasses.fields(defaults):
+        if f.name in budgets:
+            kind = "str" if isinstance(getattr(defaults, f.name), str) else "number"
+            _check_type(f"budgets.{f.name}", budgets[f.name], kind,
+                        low=1e-12 if kind == "number" else None)
+    budget_from_config(budgets)
+    for name in ("pruning", "emulation", "report"):
+        if cfg.section(name):
+            raise ConfigError(f"{name}: this section is not read by triginfer (pruning is set "
+                              "per model under models[].pruning); remove it")

@@ -155,3 +155,41 @@ def test_unwritable_output_is_one_line(cli, tmp_path):
     assert result.err.startswith("triginfer: error:")
     assert len(result.err.strip().splitlines()) == 1
     assert "Traceback" not in result.err
+
+
+BAD_CONFIG_VALUES = [
+    ("firmware", "reuse_factor", 0, "firmware.reuse_factor: must be >= 1"),
+    ("firmware", "clock_period_ns", "fast", "firmware.clock_period_ns: must be a number"),
+    ("firmware", "io_type", "io_banana", "firmware.io_type: must be one of"),
+    ("firmware", "reuse_facter", 2, "firmware: unknown key"),
+    ("runtime", "batch_sizes", [0], "runtime.batch_sizes[0]: must be >= 1"),
+    ("runtime", "offered_rate", -5, "runtime.offered_rate: must be >= "),
+    ("runtime", "triton", "yes", "runtime.triton: must be true or false"),
+    ("budgets", "algorithm_latency_ns", "fast", "budgets.algorithm_latency_ns"),
+    ("budgets", "preset", "banana", "budgets.preset"),
+    ("metrics", "thresholds", ["ten"], "metrics.thresholds[0]: must be a number"),
+    ("training", "learning_rate", "fast", "training.learning_rate: must be a number"),
+    ("quantization", "scan_bits", ["x"], "quantization.scan_bits[0]: must be an integer"),
+    ("pruning", "target_sparsity", 0.5, "pruning: this section is not read"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), BAD_CONFIG_VALUES,
+                         ids=[f"{s}.{k}" for s, k, _, _ in BAD_CONFIG_VALUES])
+def test_bad_config_values_refused_before_any_work(cli, tmp_path, section, key, value, message):
+    import yaml
+
+    from triginfer.config import DEFAULT_CONFIG
+
+    doc = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    doc.setdefault(section, {})[key] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "run"
+    for command in (("run", path, "--out", out), ("train", path, "--out", out)):
+        result = cli(*command)
+        assert result.code == 2, result.err
+        assert result.err.startswith("triginfer: error:")
+        assert message in result.err, result.err
+        assert len(result.err.strip().splitlines()) == 1
+        assert not out.exists()
