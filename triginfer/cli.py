@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -74,6 +75,52 @@ def _quiet_third_party(verbosity: int) -> None:
     warnings.filterwarnings("ignore")             # third-party deprecation/user warnings
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _nonneg_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port 1..65535."""
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port 1..65535, got {value}")
+    return value
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated integers >= 1."""
+    sizes = tuple(_positive_int(t.strip()) for t in text.split(",") if t.strip())
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"give comma-separated integers >= 1, got {text!r}")
+    return sizes
+
+
+def _part(text: str) -> str:
+    """argparse type: an AMD/Xilinx part name (e.g. xcvu13p-flga2577-2-e)."""
+    if not re.fullmatch(r"x[a-z0-9]+(-[a-z0-9]+)+", text.strip().lower()):
+        raise argparse.ArgumentTypeError(f"not an FPGA part name: {text!r} (e.g. "
+                                         "xcvu13p-flga2577-2-e)")
+    return text.strip()
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -463,7 +510,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         kind = "dnn" if tuple(probe.input_shape) == (21,) else "cnn"
     sample = simulate_muons(args.events, seed=777)
     x = model_inputs(kind, sample.select(has_track(sample)))
-    batches = tuple(int(b) for b in args.batch_sizes.split(","))
+    batches = tuple(args.batch_sizes)
     out = Path(args.out)
     result = benchmark_to(out, args.onnx, x, keras_model=keras_model, spec=spec,
                           device=args.device, batch_sizes=batches, min_seconds=args.seconds,
@@ -478,6 +525,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as the project's one line: ``triginfer: error: <command>: <problem>``
+    (``--help`` shows the usage), exit status 2."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("triginfer").strip()
+        where = f"{command}: " if command else ""
+        print(f"triginfer: error: {where}{' '.join(message.split())} (see `{self.prog} --help`)",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand (exposed for tests and docs)."""
     common = argparse.ArgumentParser(add_help=False)
@@ -487,21 +546,22 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="only warnings and errors, no progress bars")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="triginfer", parents=[common],
         description="Real-time trigger inference: quantized models, hls4ml firmware, "
                     "bit-exact emulation, batched GPU runtime, latency benchmarks.")
     parser.add_argument("--version", action="version", version=f"triginfer {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     p = sub.add_parser("simulate", parents=[common],
                        help="simulate the toy forward-muon trigger sample into a ROOT file",
                        description="Simulate muon-gun (tree 'muons') and optionally minimum-bias "
                                    "(tree 'minbias') events and write them to a ROOT file.")
-    p.add_argument("--events", type=int, default=100_000, help="muon-gun events (default 100000)")
-    p.add_argument("--minbias", type=int, default=0, help="minimum-bias events (default 0: none)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--events", type=_positive_int, default=100_000,
+                   help="muon-gun events (default 100000)")
+    p.add_argument("--minbias", type=_nonneg_int, default=0, help="minimum-bias events (default 0: none)")
+    p.add_argument("--seed", type=_nonneg_int, default=42, help="random seed (default 42)")
     p.add_argument("--config", default=None,
                    help="YAML config whose 'simulation' section overrides detector parameters")
     p.add_argument("--out", required=True, help="output ROOT file")
@@ -512,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and the ranges of the trigger features for trees in the "
                                    "simulate layout.")
     p.add_argument("file", help="ROOT file")
-    p.add_argument("--max-events", type=int, default=200_000,
+    p.add_argument("--max-events", type=_positive_int, default=200_000,
                    help="events read for the feature ranges (default 200000)")
 
     p = sub.add_parser("run", parents=[common],
@@ -548,15 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="Vitis", help="hls4ml backend (default Vitis)")
     p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
     p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
-    p.add_argument("--reuse-factor", type=int, default=1)
-    p.add_argument("--part", default="xcvu13p-flga2577-2-e", help="FPGA part (default VU13P)")
-    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
-    p.add_argument("--target-scale", type=float, default=8.0,
+    p.add_argument("--reuse-factor", type=_positive_int, default=1)
+    p.add_argument("--part", type=_part, default="xcvu13p-flga2577-2-e",
+                   help="FPGA part (default VU13P)")
+    p.add_argument("--clock-ns", type=_positive_float, default=5.0, help="clock period in ns (default 5)")
+    p.add_argument("--target-scale", type=_positive_float, default=8.0,
                    help="the model regresses q/pT times this (default 8, as triginfer train)")
     p.add_argument("--compile", action="store_true",
                    help="build the C simulation (g++) and report its agreement with Keras "
                         "(exact count, max difference) and the emulator's with it")
-    p.add_argument("--check-events", type=int, default=20_000,
+    p.add_argument("--check-events", type=_positive_int, default=20_000,
                    help="events for the --compile self-check (simulated muons for the muon "
                         "feature sets, else random values over the input type's range)")
     p.add_argument("--synth", action="store_true",
@@ -609,11 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--firmware", default=None, help="FirmwareSpec directory (emulator)")
     p.add_argument("--name", required=True, help="model name on the server")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--http-port", type=int, default=8000)
-    p.add_argument("--grpc-port", type=int, default=8001)
-    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--http-port", type=_port, default=8000)
+    p.add_argument("--grpc-port", type=_port, default=8001)
+    p.add_argument("--metrics-port", type=_port, default=8002)
     p.add_argument("--max-batch-size", type=_positive_int, default=4096)
-    p.add_argument("--max-queue-delay-us", type=int, default=500)
+    p.add_argument("--max-queue-delay-us", type=_nonneg_int, default=500)
     p.add_argument("--instances", type=_positive_int, default=1)
     p.add_argument("--device", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
 
@@ -633,13 +694,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=_positive_int, default=8)
     p.add_argument("--requests", type=_positive_int, default=500, help="requests per client")
     p.add_argument("--batch", type=_positive_int, default=1, help="events per request")
-    p.add_argument("--rate", type=float, default=None,
+    p.add_argument("--rate", type=_positive_float, default=None,
                    help="offered requests/s over all clients (open loop; default closed loop)")
     p.add_argument("--events", type=_positive_int, default=20_000, help="distinct input events")
     p.add_argument("--input", default=None, help="events file for --firmware (ROOT/Parquet/npy)")
     p.add_argument("--device", default="cpu", choices=["auto", "tensorrt", "cuda", "cpu"],
                    help="device of the in-process reference session")
-    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the server")
+    p.add_argument("--wait", type=_positive_float, default=60.0, help="seconds to wait for the server")
     p.add_argument("--out", default=None, help="write the result as JSON")
 
     p = sub.add_parser("emulate", parents=[common],
@@ -651,11 +712,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .root, .parquet or .npy")
     p.add_argument("--tree", default=None, help="tree name (default muons, or the config's)")
     p.add_argument("--config", default=None, help="YAML config whose data section has the branch map")
-    p.add_argument("--step-size", type=int, default=200_000, help="events per chunk")
-    p.add_argument("--workers", type=int, default=None, help="local Dask workers (extra 'dask')")
+    p.add_argument("--step-size", type=_positive_int, default=200_000, help="events per chunk")
+    p.add_argument("--workers", type=_positive_int, default=None, help="local Dask workers (extra 'dask')")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
     p.add_argument("--monitor", action="store_true", help="print the per-layer overflow table")
-    p.add_argument("--monitor-events", type=int, default=1_000_000,
+    p.add_argument("--monitor-events", type=_positive_int, default=1_000_000,
                    help="events (per file) the overflow table covers")
 
     p = sub.add_parser("export-onnx", parents=[common],
@@ -679,9 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", required=True, help="ONNX model")
     p.add_argument("--repo", required=True, help="model repository directory")
     p.add_argument("--name", required=True, help="model name in the repository")
-    p.add_argument("--max-batch-size", type=int, default=4096)
-    p.add_argument("--max-queue-delay-us", type=int, default=500)
-    p.add_argument("--instances", type=int, default=1, help="instance_group count")
+    p.add_argument("--max-batch-size", type=_positive_int, default=4096)
+    p.add_argument("--max-queue-delay-us", type=_nonneg_int, default=500)
+    p.add_argument("--instances", type=_positive_int, default=1, help="instance_group count")
     p.add_argument("--kind", default="gpu", choices=["gpu", "cpu", "python"],
                    help="gpu/cpu: ONNX Runtime backend with that instance kind; python: a "
                         "Python-backend model (model.py running ONNX Runtime) that any "
@@ -698,13 +759,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FirmwareSpec directory (model FLOPs for the roofline)")
     p.add_argument("--out", required=True, help="output directory (bench.json, plots)")
     p.add_argument("--device", default="auto", choices=["auto", "tensorrt", "cuda", "cpu"])
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--batch-sizes", default="1,8,64,512,4096,32768")
-    p.add_argument("--seconds", type=float, default=0.5, help="minimum time per batch size")
-    p.add_argument("--events", type=int, default=100_000, help="simulated events to draw from")
-    p.add_argument("--offered-rate", type=float, default=5_000.0,
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--batch-sizes", type=_batch_sizes, default=(1, 8, 64, 512, 4096, 32768),
+                   help="comma-separated batch sizes (default 1,8,64,512,4096,32768)")
+    p.add_argument("--seconds", type=_positive_float, default=0.5, help="minimum time per batch size")
+    p.add_argument("--events", type=_positive_int, default=100_000,
+                   help="simulated events to draw from")
+    p.add_argument("--offered-rate", type=_positive_float, default=5_000.0,
                    help="events/s offered to the dynamic batcher")
-    p.add_argument("--load-seconds", type=float, default=2.0)
+    p.add_argument("--load-seconds", type=_positive_float, default=2.0)
 
     p = sub.add_parser("train", parents=[common],
                        help="train the models a config names; write models, metrics.json, plots",

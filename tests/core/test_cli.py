@@ -193,3 +193,36 @@ def test_bad_config_values_refused_before_any_work(cli, tmp_path, section, key, 
         assert message in result.err, result.err
         assert len(result.err.strip().splitlines()) == 1
         assert not out.exists()
+
+
+BAD_FLAGS = [
+    ("simulate", "--events", "10", "--seed", "-1", "--out", "{out}/x.root"),
+    ("simulate", "--events", "0", "--out", "{out}/x.root"),
+    ("simulate", "--events", "ten", "--out", "{out}/x.root"),
+    ("emulate", "--firmware", "{out}", "--input", "a.root", "--out", "{out}/o.npy",
+     "--workers", "-1"),
+    ("emulate", "--firmware", "{out}", "--input", "a.root", "--out", "{out}/o.npy",
+     "--step-size", "0"),
+    ("bench", "--onnx", "m.onnx", "--out", "{out}/b", "--batch-sizes", "abc"),
+    ("bench", "--onnx", "m.onnx", "--out", "{out}/b", "--events", "0"),
+    ("bench", "--onnx", "m.onnx", "--out", "{out}/b", "--offered-rate", "-5"),
+    ("export-hls", "--model", "m.h5", "--out", "{out}/z", "--clock-ns", "-5"),
+    ("export-hls", "--model", "m.h5", "--out", "{out}/z", "--part", "banana"),
+    ("export-hls", "--model", "m.h5", "--out", "{out}/z", "--target-scale", "0"),
+    ("export-hls", "--model", "m.h5", "--out", "{out}/z", "--reuse-factor", "0"),
+    ("serve", "--onnx", "m.onnx", "--name", "x", "--http-port", "70000"),
+    ("loadtest", "--onnx", "m.onnx", "--name", "x", "--clients", "0"),
+    ("patterns", "--firmware", "{out}", "--out", "{out}/p.txt", "--events", "0"),
+    ("banana",),
+]
+
+
+@pytest.mark.parametrize("argv", BAD_FLAGS, ids=[" ".join(a[:1] + a[-2:]) for a in BAD_FLAGS])
+def test_bad_flags_are_one_line_errors(cli, tmp_path, argv):
+    out = tmp_path / "out"
+    result = cli(*[a.format(out=out) for a in argv])
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("triginfer: error:")
+    assert not out.exists()
