@@ -201,6 +201,39 @@ def _to_numpy(path: Path, tree_name: str, name: str, values) -> np.ndarray:
     return arr
 
 
+#: The range of each hardware word (simulate's units): phi in 1/60 degree, theta in 7 bits,
+#: bend a signed word of at most 16 bits (``simulation.bend_bits``, 5 by default), presence a bit.
+WORD_RANGES = {"phi": (0, 21599), "theta": (0, 127), "bend": (-(2**15), 2**15 - 1),
+               "present": (0, 1)}
+
+
+def _check_words(path: Path, tree_name: str, name: str, quantity: str, values) -> np.ndarray:
+    """Hardware words must be integers within their declared range: else an error naming the
+    branch, the range and the first bad entry (nothing is silently rounded)."""
+    arr = _to_numpy(path, tree_name, name, values)
+    if arr.dtype.kind == "b":
+        if quantity != "present":
+            raise BadValueError(f"{path}:{tree_name}: branch {name!r} holds booleans; "
+                                f"{quantity} words are integers")
+        return arr.astype(np.int32)
+    if arr.dtype.kind not in "iuf":
+        raise BadValueError(f"{path}:{tree_name}: branch {name!r} has type {arr.dtype}; "
+                            f"{quantity} words are integers")
+    lo, hi = WORD_RANGES[quantity]
+    if arr.dtype.kind == "f":
+        frac = np.flatnonzero(arr != np.rint(arr))
+        if frac.size:
+            raise BadValueError(f"{path}:{tree_name}: branch {name!r} holds fractional "
+                                f"{quantity} words (first: entry {frac[0]} = {arr[frac[0]]!r}); "
+                                "words are integers in hardware units")
+    outside = np.flatnonzero((arr < lo) | (arr > hi))
+    if outside.size:
+        raise BadValueError(f"{path}:{tree_name}: branch {name!r} holds {outside.size} "
+                            f"{quantity} word(s) outside {lo}..{hi} (first: entry {outside[0]} "
+                            f"= {arr[outside[0]]!r}); convert to the hardware units")
+    return arr
+
+
 def _jagged_to_stations(path: Path, tree_name: str, arrays, branch_map: BranchMap):
     """First hit per station from per-hit jagged branches -> (phi, theta, bend, present)."""
     import awkward as ak
@@ -209,7 +242,7 @@ def _jagged_to_stations(path: Path, tree_name: str, arrays, branch_map: BranchMa
     out = {q: np.zeros((len(station), N_STATIONS), dtype=np.int32) for q in STATION_QUANTITIES}
     for canonical in ("hit_phi", "hit_theta", "hit_bend"):
         flat = ak.to_numpy(ak.flatten(arrays[branch_map.branch(canonical)]))
-        _to_numpy(path, tree_name, branch_map.branch(canonical), flat)
+        _check_words(path, tree_name, branch_map.branch(canonical), canonical[4:], flat)
     st_flat = ak.to_numpy(ak.flatten(station))
     if st_flat.size and (st_flat.min() < 1 or st_flat.max() > N_STATIONS):
         raise BadValueError(
@@ -280,7 +313,7 @@ def sample_from_arrays(path: Path, tree: str, arrays, canonical: list[str],
             cols = []
             for i in range(N_STATIONS):
                 name = branch_map.branch(f"{q}_st{i + 1}")
-                cols.append(_to_numpy(path, tree, name, arrays[name]))
+                cols.append(_check_words(path, tree, name, q, arrays[name]))
             words[q] = np.rint(np.stack(cols, axis=1)).astype(np.int32)
         words["present"] = (words["present"] != 0).astype(np.int32)
     truth = {}

@@ -112,3 +112,30 @@ def test_missing_tree_and_branch(small_root, tmp_path):
         f["muons"] = branches
     with pytest.raises(MissingBranchError, match=r"missing branch 'bend_st3'.*branch_map"):
         read_sample(path, "muons")
+
+
+@pytest.mark.parametrize(("branch", "value", "needle"), [
+    ("phi_st1", 99999, "outside 0..21599"),
+    ("theta_st2", 500, "outside 0..127"),
+    ("phi_st3", 12.5, "fractional"),
+    ("present_st1", 3, "outside 0..1"),
+])
+def test_words_out_of_range_are_refused(tmp_path, branch, value, needle):
+    import uproot
+
+    from triginfer.errors import BadValueError
+    from triginfer.rootio import read_sample, write_samples
+
+    path = tmp_path / "ok.root"
+    write_samples(path, {"muons": simulate_muons(200, 3)})
+    with uproot.open(path) as f:
+        arrays = f["muons"].arrays(library="np")
+    arrays[branch] = arrays[branch].astype(np.float64)
+    arrays[branch][17] = value
+    bad = tmp_path / "bad.root"
+    with uproot.recreate(bad) as f:
+        f["muons"] = arrays
+    with pytest.raises(BadValueError, match=needle) as info:
+        read_sample(bad, "muons")
+    assert branch in str(info.value)
+    assert "entry 17" in str(info.value)
