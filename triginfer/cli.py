@@ -525,6 +525,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so ``finally``/``except BaseException`` clean-ups
+    (temporary files of writers) run as for Ctrl-C."""
+
+
+def threading_main() -> bool:
+    """Whether this is the main thread (signal handlers can only be set there)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as the project's one line: ``triginfer: error: <command>: <problem>``
     (``--help`` shows the usage), exit status 2."""
@@ -790,6 +802,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = 1 if args.verbose else (-1 if args.quiet else 0)
     _setup_logging(verbosity)
     handler = _COMMANDS[args.command]
+    import signal
+
+    def _terminate(signum, frame):   # SIGTERM unwinds like Ctrl-C: temporary files are removed
+        raise _Terminated
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading_main():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return handler(args)
     except TrigInferError as exc:
@@ -806,9 +826,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"triginfer: error: {where}: {exc.strerror or exc}; choose a writable path "
               "(a file, not a directory, in a directory you can write)", file=sys.stderr)
         return 2
+    except _Terminated:
+        print("triginfer: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("triginfer: interrupted", file=sys.stderr)
+        print("triginfer: interrupted; partial outputs removed", file=sys.stderr)
         return 130
+    finally:
+        if threading_main():
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
