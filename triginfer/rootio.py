@@ -173,10 +173,11 @@ def _check_branches(path: Path, tree_name: str, ttree, branch_map: BranchMap,
                     require_truth: bool) -> list[str]:
     """Check every needed branch exists; return the file branch names to read."""
     wanted = list(branch_map.required())
-    if require_truth:
-        wanted += list(TRUTH_BRANCHES)
-    else:
-        wanted += [t for t in TRUTH_BRANCHES if branch_map.branch(t) in ttree.keys()]
+    keys = set(ttree.keys())
+    # the truth the pipeline uses is required (muon samples); the rest is read when present
+    required_truth = REQUIRED_TRUTH if require_truth else ()
+    wanted += [t for t in TRUTH_BRANCHES
+               if t in required_truth or branch_map.branch(t) in keys]
     available = set(ttree.keys())
     for canonical in wanted:
         name = branch_map.branch(canonical)
@@ -200,6 +201,10 @@ def _to_numpy(path: Path, tree_name: str, name: str, values) -> np.ndarray:
         )
     return arr
 
+
+#: Truth branches a muon sample must have (training targets and metrics); gen_eta/gen_phi
+#: are read when present, and minbias samples (like real zero-bias data) need none.
+REQUIRED_TRUTH = ("gen_q_over_pt", "gen_pt")
 
 #: The range of each hardware word (simulate's units): phi in 1/60 degree, theta in 7 bits,
 #: bend a signed word of at most 16 bits (``simulation.bend_bits``, 5 by default), presence a bit.

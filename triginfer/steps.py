@@ -41,7 +41,8 @@ def load_dataset(ctx: RunContext) -> tuple[Sample, Sample | None]:
     muons = muons.select(has_track(muons, data.min_stations))
     minbias = None
     if minbias_files:
-        minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size)
+        minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size,
+                              require_truth=False)
     return muons, minbias
 
 
@@ -84,7 +85,8 @@ def _step_dataset(ctx: RunContext) -> dict[str, Any]:
     feats = engineered_features(muons_all.select(tracks))
     summary["feature_ranges"] = feats.ranges
     if minbias_files:
-        minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size)
+        minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size,
+                              require_truth=False)
         summary["minbias"] = _sample_summary(minbias)
     write_json(ctx.path("data", "summary.json"), summary)
     if not ctx.quiet:

@@ -139,3 +139,31 @@ def test_words_out_of_range_are_refused(tmp_path, branch, value, needle):
         read_sample(bad, "muons")
     assert branch in str(info.value)
     assert "entry 17" in str(info.value)
+
+
+def test_minbias_without_truth_and_muons_without_unused_truth(tmp_path):
+    from triginfer.simulation import simulate_minbias
+
+    path = tmp_path / "data.root"
+    write_samples(path, {"muons": simulate_muons(300, 4), "minbias": simulate_minbias(300, 4)})
+    with uproot.open(path) as f:
+        mu = f["muons"].arrays(library="np")
+        mb = f["minbias"].arrays(library="np")
+    for key in ("gen_eta", "gen_phi"):
+        del mu[key]
+    for key in [k for k in mb if k.startswith("gen_")]:
+        del mb[key]
+    stripped = tmp_path / "stripped.root"
+    with uproot.recreate(stripped) as f:
+        f["muons"] = mu
+        f["minbias"] = mb
+    muons = read_sample(stripped, "muons")                       # gen_eta/gen_phi not needed
+    assert set(muons.truth) == {"gen_q_over_pt", "gen_pt"}
+    minbias = read_sample(stripped, "minbias", require_truth=False)   # zero-bias-like data
+    assert minbias.truth == {}
+    assert len(minbias) == 300
+    del mu["gen_pt"]
+    with uproot.recreate(stripped) as f:
+        f["muons"] = mu
+    with pytest.raises(MissingBranchError, match="gen_pt"):
+        read_sample(stripped, "muons")
