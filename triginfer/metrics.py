@@ -15,12 +15,15 @@ Conventions:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 PT_CAP = 10_000.0  # GeV: |q/pT| below 1e-4 counts as this pT
 DEFAULT_PT_BINS = (2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 1000)
+
+log = logging.getLogger(__name__)
 
 
 def pt_from_q_over_pt(q_over_pt: np.ndarray) -> np.ndarray:
@@ -106,12 +109,24 @@ def charge_misassignment(pred_q_over_pt: np.ndarray, true_q_over_pt: np.ndarray)
 def derive_scale(true_pt: np.ndarray, pred_pt: np.ndarray, threshold: float,
                  efficiency: float = 0.9, window: float = 0.05) -> float:
     """Scale s such that a fraction ``efficiency`` of muons with true pT within ``window``
-    (relative) of ``threshold`` have ``s * pT_pred > threshold``."""
-    sel = np.abs(true_pt / threshold - 1.0) < window
-    if sel.sum() < 10:
-        raise ValueError(f"too few muons near {threshold} GeV to derive a scale ({sel.sum()})")
-    quantile = np.quantile(pred_pt[sel], 1.0 - efficiency)
-    return float(threshold / max(quantile, 1e-6))
+    (relative) of ``threshold`` have ``s * pT_pred > threshold``.
+
+    A small sample degrades instead of failing: with fewer than 10 muons in the window it is
+    widened (x2, x4, x8) with a warning; with fewer still, the scale is 1 (a warning says so).
+    """
+    for factor in (1, 2, 4, 8):
+        sel = np.abs(true_pt / threshold - 1.0) < window * factor
+        if sel.sum() >= 10:
+            if factor > 1:
+                log.warning("only %d muons within %.0f%% of %g GeV: the 90%% scale uses a "
+                            "+-%.0f%% window (a larger sample gives a sharper one)",
+                            int(np.sum(np.abs(true_pt / threshold - 1.0) < window)),
+                            100 * window, threshold, 100 * window * factor)
+            quantile = np.quantile(pred_pt[sel], 1.0 - efficiency)
+            return float(threshold / max(quantile, 1e-6))
+    log.warning("too few muons near %g GeV (%d within +-%.0f%%) to derive a scale: using 1 "
+                "(use a larger sample)", threshold, int(sel.sum()), 100 * window * 8)
+    return 1.0
 
 
 def turn_on(true_pt: np.ndarray, pred_pt: np.ndarray, threshold: float, scale: float = 1.0,

@@ -52,3 +52,15 @@ def test_charge_misassignment_and_rate():
 def test_pt_cap():
     assert m.pt_from_q_over_pt(np.array([0.0]))[0] == m.PT_CAP
     assert m.pt_from_q_over_pt(np.array([-0.25]))[0] == 4.0
+
+
+def test_small_sample_scale_degrades_with_a_warning(caplog):
+    rng = np.random.default_rng(0)
+    true_pt = np.concatenate([rng.uniform(2, 10, 500), [19.0, 21.5, 18.5, 23.0] * 4])
+    with caplog.at_level("WARNING"):
+        scale = m.derive_scale(true_pt, true_pt, 20.0)
+    assert 0.5 < scale < 2.0
+    assert "window" in caplog.text
+    with caplog.at_level("WARNING"):
+        assert m.derive_scale(true_pt[:500], true_pt[:500], 80.0) == 1.0
+    assert "too few muons" in caplog.text
