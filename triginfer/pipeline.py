@@ -84,9 +84,27 @@ def _config_part(cfg: RunConfig, key: str) -> Any:
     return cfg.sections.get(key)
 
 
+def input_fingerprints(cfg: RunConfig) -> list[list[Any]]:
+    """(path, size, mtime in ns, inode) of every input file the config names: a file
+    replaced at the same path changes the key of the steps that read it (and, through the
+    chain of keys, of every later step)."""
+    out = []
+    if cfg.data.source != "files":
+        return out
+    for path in [*cfg.data.files, *cfg.data.minbias_files]:
+        try:
+            st = os.stat(path)
+            out.append([str(path), st.st_size, st.st_mtime_ns, st.st_ino])
+        except OSError:
+            out.append([str(path), None, None, None])
+    return out
+
+
 def _step_key(step: Step, cfg: RunConfig, previous: str) -> str:
+    inputs = input_fingerprints(cfg) if "data" in step.config_keys else []
     payload = json.dumps({"step": step.name, "previous": previous,
                           **({"version": step.version} if step.version != 1 else {}),
+                          **({"inputs": inputs} if inputs else {}),
                           "config": {k: _config_part(cfg, k) for k in step.config_keys}},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -38,3 +38,23 @@ def test_failure_before_any_step_leaves_nothing(tmp_path):
     with pytest.raises(ConfigError):
         run_pipeline(cfg, run_dir, steps=[Step("broken", broken, ())])
     assert not run_dir.exists()
+
+
+def test_replaced_input_file_changes_the_step_keys(tmp_path):
+    import os
+    import time
+
+    from triginfer.config import config_from_dict
+    from triginfer.pipeline import _step_key
+    from triginfer.steps import STEPS
+
+    data = tmp_path / "in.root"
+    data.write_bytes(b"one")
+    cfg = config_from_dict({"data": {"source": "files", "files": [str(data)]}})
+    key = _step_key(STEPS[0], cfg, "")
+    assert _step_key(STEPS[0], cfg, "") == key
+    time.sleep(0.01)
+    data.unlink()
+    data.write_bytes(b"two!")               # replaced at the same path
+    os.utime(data, ns=(time.time_ns(), time.time_ns()))
+    assert _step_key(STEPS[0], cfg, "") != key
