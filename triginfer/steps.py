@@ -8,6 +8,9 @@ write a summary). Later stages append their steps to :data:`STEPS`.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -234,15 +237,21 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
     settings = _firmware_settings(ctx)
     data = _dataset_for_training(ctx)
     summary: dict[str, Any] = {"settings": settings, "models": {}}
+    staged: dict[Path, Path] = {}
     for mc in parse_models(ctx.cfg.sections.get("models")):
         model = load_model(ctx.run_dir / "train" / f"{mc.name}_quantized.h5")
         out = ctx.run_dir / "firmware" / mc.name
-        firmware = convert(model, out, backend=settings["backend"], io_type=settings["io_type"],
+        # built in a staging directory, swapped in only when every model is done: an
+        # interrupted step leaves the previous complete firmware (or none), never a mix
+        stage = out.with_name(f".{mc.name}.partial")
+        shutil.rmtree(stage, ignore_errors=True)
+        staged[out] = stage
+        firmware = convert(model, stage, backend=settings["backend"], io_type=settings["io_type"],
                            strategy=settings["strategy"], reuse_factor=settings["reuse_factor"],
                            part=settings["part"], clock_period_ns=settings["clock_period_ns"],
                            project_name=mc.name, features={"set": feature_set_of(mc.kind)})
         firmware.spec.settings["target_scale"] = TARGET_SCALE
-        firmware.spec.save(out)
+        firmware.spec.save(stage)
         firmware.compile()
         x = model_inputs(mc.kind, data.test)
         if settings["csim_events"]:  # 0: the whole test set
@@ -259,6 +268,16 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
                  mc.name, entry["csim_equals_qkeras"], len(x), entry["emulator_equals_csim"],
                  len(x))
         summary["models"][mc.name] = entry
+    for out, stage in staged.items():
+        config = stage / "hls4ml_config.yml"
+        if config.exists():
+            config.write_text(config.read_text().replace(str(stage), str(out)))
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(stage, out)
+        shutil.rmtree(old, ignore_errors=True)
     write_json(ctx.path("firmware", "summary.json"), summary)
     return summary
 
