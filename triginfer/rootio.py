@@ -358,17 +358,18 @@ class TreeSummary:
 
 
 def inspect_file(path: str | os.PathLike) -> list[TreeSummary]:
-    """List the trees of a ROOT file with their entry counts and branch types."""
+    """List the trees (TTrees and RNTuples) of a ROOT file with entry counts and branch types."""
     path = Path(path)
     fin = _open_root(path)
     out = []
     try:
         for key, cls in fin.classnames().items():
-            if cls != "TTree":
+            if cls != "TTree" and not cls.endswith("RNTuple"):
                 continue
             ttree = fin[key]
             out.append(TreeSummary(name=key.split(";")[0], entries=int(ttree.num_entries),
-                                   branches={b: str(ttree[b].typename) for b in ttree.keys()}))
+                                   branches={b: str(getattr(ttree[b], "typename", "?"))
+                                             for b in ttree.keys()}))
     except Exception as exc:
         raise _corrupt(path, exc) from exc
     return out

@@ -167,3 +167,27 @@ def test_minbias_without_truth_and_muons_without_unused_truth(tmp_path):
         f["muons"] = mu
     with pytest.raises(MissingBranchError, match="gen_pt"):
         read_sample(stripped, "muons")
+
+
+def test_inspect_reads_rntuple_and_a_branch_map(cli, tmp_path):
+    sample = simulate_muons(500, 8)
+    path = tmp_path / "rnt.root"
+    renamed = {}
+    for q in ("phi", "theta", "bend", "present"):
+        values = getattr(sample, q)
+        for i in range(4):
+            renamed[f"my_{q}_{i + 1}"] = values[:, i].astype(np.int32)
+    renamed["mode"] = np.zeros(500, np.int32)
+    with uproot.recreate(path) as f:
+        t = f.mkrntuple("hits", {k: v.dtype for k, v in renamed.items()})
+        t.extend(renamed)
+    config = tmp_path / "c.yaml"
+    bmap = {f"{q}_st{i}": f"my_{q}_{i}" for q in ("phi", "theta", "bend", "present")
+            for i in range(1, 5)}
+    import yaml
+
+    config.write_text(yaml.safe_dump({"data": {"branch_map": bmap}}))
+    result = cli("inspect", path, "--config", config)
+    assert result.code == 0, result.err
+    assert "tree hits: 500 entries" in result.out
+    assert "feature ranges over 500 events" in result.out
