@@ -242,6 +242,10 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
         raise ConfigError(f"{out}: output must end in one of {OUTPUT_SUFFIXES}")
     bmap = branch_map or BranchMap()
     paths = [str(p) for p in inputs]
+    from triginfer.rootio import _check_branches
+
+    for path in paths:   # every file's branches checked here, not in a Dask worker
+        _check_branches(Path(path), tree, open_tree(path, tree), bmap, False)
     chunks = _plan_chunks(paths, tree, step_size)
     n_total = chunks[-1].offset + chunks[-1].stop - chunks[-1].start if chunks else 0
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,8 @@ def _quiet_third_party(verbosity: int) -> None:
     warnings.filterwarnings("ignore")             # third-party deprecation/user warnings
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Dask logs a worker's exception with its traceback; the CLI reports it as one line
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def _nonneg_int(text: str) -> int:
@@ -194,6 +196,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     validate_config(cfg)
     out = Path(args.out) if args.out else Path("runs") / Path(cfg.source_path or "run").stem
     run_pipeline(cfg, out, force=args.force, quiet=args.quiet, steps=steps_for(cfg))
+    report = out / "report.html"
+    print(f"report: {report}" if report.exists() else f"run directory: {out}")
     return 0
 
 

@@ -424,7 +424,7 @@ def _step_report(ctx: RunContext) -> dict[str, Any]:
     from triginfer.report import write_report
 
     path = write_report(ctx.run_dir, ctx.cfg)
-    log.info("report: %s", path)
+    log.debug("report: %s", path)
     return {"report": str(path.relative_to(ctx.run_dir))}
 
 
