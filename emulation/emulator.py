@@ -176,6 +176,8 @@ class Emulator:
                 "bound its precision in the hls4ml configuration (narrower accum/result types)")
         #: Every value provably below 2**51 in magnitude: integer-valued float64 is exact.
         self.float_mode = max(widest.values()) <= 50 and bounds[worst] < FLOAT64_LIMIT
+        #: The widest type the emulator holds (after narrowing wide results).
+        self.max_width = max(widest.values())
         self.bounds = bounds
 
     @staticmethod

@@ -218,12 +218,21 @@ def _keras_order_graph(model, opset: int):
 
 
 class _Graph:
-    """A small helper that names nodes and initializers uniquely."""
+    """A small helper that names nodes and initializers uniquely; float constants take
+    ``float_dtype`` (the bit-exact graph's number type) unless given one."""
 
-    def __init__(self) -> None:
+    def __init__(self, float_dtype=np.float64) -> None:
         self.nodes: list = []
         self.inits: list = []
         self.count = 0
+        self.float_dtype = float_dtype
+
+    @property
+    def onnx_float(self) -> int:
+        """The ONNX element type of ``float_dtype``."""
+        from onnx import TensorProto
+
+        return TensorProto.FLOAT if self.float_dtype == np.float32 else TensorProto.DOUBLE
 
     def name(self, hint: str) -> str:
         self.count += 1
@@ -237,7 +246,7 @@ class _Graph:
         if dtype is not None:
             arr = arr.astype(dtype)
         else:
-            arr = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(np.float64)
+            arr = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(self.float_dtype)
         self.inits.append(numpy_helper.from_array(arr, name))
         return name
 
@@ -337,14 +346,22 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
             f"firmware {spec.name!r}: some type is wider than 50 bits or a value can exceed "
             "2**51, so a float64 ONNX graph cannot be proven exact")
     in_names, out_names = onnx_io_names(spec)
-    g = _Graph()
+    # float32 where every value provably stays below 2**22 (exact, with margin for the
+    # average pooling's division), else float64
+    use32 = emulator.max_width <= 22 and max(emulator.bounds.values()) < 2.0**22
+    g = _Graph(np.float32 if use32 else np.float64)
     tensors: dict[str, tuple[str, int]] = {}
     for layer in spec.layers:
         result = emulator.result_type(layer.name)
-        if layer.kind == "input":
+        if layer.kind == "input":   # the float input is converted in double, then narrowed
             x = in_names[spec.inputs.index(layer.name)]
+            g.float_dtype = np.float64
             v = g.scale(x, result.frac)
-            tensors[layer.name] = (g.overflow(g.round(v, result), result), result.frac)
+            m = g.overflow(g.round(v, result), result)
+            g.float_dtype = np.float32 if use32 else np.float64
+            if use32:
+                m = g.op("Cast", [m], to=TensorProto.FLOAT)
+            tensors[layer.name] = (m, result.frac)
             continue
         kind = registry[layer.kind]
         xs = [tensors[name] for name in layer.inputs]
@@ -356,7 +373,10 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
     for name, out_name, size in zip(spec.outputs, out_names, spec.output_sizes, strict=True):
         m, frac = tensors[name]
         flat = g.op("Reshape", [m, g.const(np.array([-1, size], np.int64))])
-        values = g.op("Mul", [flat, g.const(2.0 ** -frac)], hint="output_values")
+        if use32:
+            flat = g.op("Cast", [flat], to=TensorProto.DOUBLE)
+        values = g.op("Mul", [flat, g.const(2.0 ** -frac, dtype=np.float64)],
+                      hint="output_values")
         g.nodes.append(helper.make_node("Identity", [values], [out_name]))
         outputs.append(helper.make_tensor_value_info(out_name, TensorProto.DOUBLE,
                                                      ["batch", size]))

@@ -295,7 +295,7 @@ class Softmax(LayerKind):
                 best = g.op("Where", [better, d, best])
                 idx = g.op("Where", [better, g.const(float(j)), idx])
             onehot = [g.op("Cast", [g.op("Equal", [idx, g.const(float(j))])],
-                           to=TensorProto.DOUBLE) for j in range(len(data))]
+                           to=g.onnx_float) for j in range(len(data))]
             return join(onehot), 0
         if impl == "legacy":
             t = layer.fixed("table")
