@@ -224,7 +224,10 @@ def export_cmssw(firmware_dir: str | os.PathLike, out: str | os.PathLike,
                                                                  project=project))
         (staging / "Makefile").write_text(_TOP_MAKEFILE.format(name=name,
                                                                versions=f"{full}/{full}.so"))
-        (staging / "README.md").write_text(_package_readme(spec, name, full, ins, outs))
+        typedefs = dict((t, d) for d, t in re.findall(r"typedef\s+(.+?)\s+(\w+)\s*;",
+                                                       (src / "defines.h").read_text()))
+        (staging / "README.md").write_text(_package_readme(spec, name, full, ins, outs,
+                                                            typedefs))
         if package.exists():
             shutil.rmtree(package)
         os.replace(staging, package)
@@ -234,9 +237,9 @@ def export_cmssw(firmware_dir: str | os.PathLike, out: str | os.PathLike,
     return package
 
 
-def _package_readme(spec, name, full, ins, outs) -> str:
+def _package_readme(spec, name, full, ins, outs, typedefs: dict[str, str]) -> str:
     def types_of(args, names):
-        return "\n".join(f"| `{n}` | `{t}` | {size} | `{_typedef(spec, t)}` |"
+        return "\n".join(f"| `{n}` | `{t}` | {size} | `{typedefs.get(t, t)}` |"
                          for (t, _, size), n in zip(args, names, strict=True))
 
     single_in = len(ins) == 1
@@ -294,10 +297,6 @@ model->read_result({'out' if single_out else 'std::make_tuple(out, ...)'});
 Put `{full}.so` on the library path CMSSW searches (e.g. the `lib64/` of an
 `hls4mlEmulatorExtras`-style external tool).
 """
-
-
-def _typedef(spec, type_name: str) -> str:
-    return type_name
 
 
 def emulator_extras(dest: str | os.PathLike) -> Path:
