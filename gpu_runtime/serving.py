@@ -280,13 +280,19 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
             inputs.append(tensor)
         return inputs, [mod.InferRequestedOutput(name) for name, _, _ in model.outputs]
 
+    tally = threading.Lock()   # callbacks of one client run on several gRPC threads
+
     def check(k, result, rows, t0) -> None:
-        latencies[k].append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        bad = False
         for (name, _, _), want in zip(model.outputs, expected, strict=True):
             got = result.as_numpy(name)
             if got is None or not np.array_equal(got.reshape(want[rows].shape), want[rows]):
-                wrong[k] += 1
-                return
+                bad = True
+                break
+        with tally:
+            latencies[k].append(elapsed)
+            wrong[k] += int(bad)
 
     def worker(k: int) -> None:
         mod, client = _client(protocol, url)
@@ -308,9 +314,10 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
                 # open loop: the request goes out at its time whatever is still in flight
                 def done(result, error, rows=rows, t0=t0):
                     if error is not None:
-                        lost[k] += 1
-                        if not errors:
-                            errors.append(str(error))
+                        with tally:
+                            lost[k] += 1
+                            if not errors:
+                                errors.append(str(error))
                     else:
                         check(k, result, rows, t0)
                     pending.release()
