@@ -18,6 +18,7 @@ with the named fields); every output value is written as a column
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -206,8 +207,20 @@ def _dask_results(spec_dir: Path, chunks: list[_Chunk], bmap: BranchMap, workers
         client = distributed.Client(scheduler)
         cluster = None
     else:
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
+        import signal
+        import threading
+
+        # Worker processes started while SIGINT is ignored keep ignoring it (Python leaves an
+        # inherited SIG_IGN in place): Ctrl-C reaches the whole process group, and only this
+        # process should answer it (one line), not every worker with a traceback.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                               processes=True, dashboard_address=None)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
         client = distributed.Client(cluster)
     try:
         window = max(2 * len(client.scheduler_info()["workers"]), 2)
@@ -248,7 +261,11 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
         _check_branches(Path(path), tree, open_tree(path, tree), bmap, False)
     chunks = _plan_chunks(paths, tree, step_size)
     n_total = chunks[-1].offset + chunks[-1].stop - chunks[-1].start if chunks else 0
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if n_total == 0:
+        from triginfer.errors import InputFileError
+
+        raise InputFileError(f"{', '.join(paths)}: no events in tree {tree!r}")
+    made = _make_parent(out)
     writer = _Writer(out, n_total)
     bar = tqdm(total=n_total, unit="ev", desc="emulating", disable=True if not progress else None)
     try:
@@ -262,6 +279,7 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
         writer.close()
     except BaseException:
         writer.abort()
+        _remove_made(made)
         raise
     finally:
         bar.close()
@@ -318,6 +336,82 @@ def _to_input(name: str, arrays: list, shape: tuple[int, ...], source: str) -> n
     return x
 
 
+def open_npy(path: str | os.PathLike) -> np.ndarray:
+    """A ``.npy`` file of events, memory-mapped: numbers (or a structured array of number
+    columns) with at least one event; anything else is an :class:`InputFileError`."""
+    from triginfer.errors import InputFileError
+
+    path = Path(path)
+    _check_input_path(path)
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputFileError(f"{path}: not a readable .npy array of numbers ({exc})") from exc
+    kinds = [data.dtype[n].kind for n in data.dtype.names] if data.dtype.names else [
+        data.dtype.kind]
+    if any(k not in "biuf" for k in kinds):
+        raise InputFileError(f"{path}: holds {data.dtype} values; firmware inputs are numbers")
+    if data.ndim == 0 or len(data) == 0:
+        raise InputFileError(f"{path}: holds no events")
+    return data
+
+
+def _check_input_path(path: Path) -> None:
+    from triginfer.errors import InputFileError
+
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a directory, not an events file")
+
+
+def check_event_files(spec: FirmwareSpec | None, paths: Sequence[str | os.PathLike],
+                      tree: str | None = None) -> int:
+    """Open every events file (before any work): returns the number of events; a missing,
+    empty or unreadable file is a one-line error naming it."""
+    from triginfer.errors import InputFileError
+
+    total = 0
+    for path in map(Path, paths):
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            total += len(open_npy(path))
+        elif suffix == ".parquet":
+            _check_input_path(path)
+            import pyarrow.parquet as pq
+
+            try:
+                total += pq.ParquetFile(path).metadata.num_rows
+            except Exception as exc:  # pyarrow raises ArrowInvalid/OSError on corrupt files
+                raise InputFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+        elif suffix == ".root":
+            total += int(open_tree(str(path), tree or "muons").num_entries)
+        else:
+            raise InputFileError(f"{path}: unknown events format {path.suffix!r}; give ROOT "
+                                 "(.root), Parquet (.parquet) or NumPy (.npy)")
+    if total == 0:
+        raise InputFileError(f"{', '.join(map(str, paths))}: no events")
+    return total
+
+
+def _make_parent(out: Path) -> list[Path]:
+    """Create ``out``'s missing parent directories; returns them (deepest first) so a failed
+    run can remove them again."""
+    made = []
+    parent = out.parent
+    while not parent.exists():
+        made.append(parent)
+        parent = parent.parent
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_made(made: list[Path]) -> None:
+    for d in made:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
 def _column_chunks(spec: FirmwareSpec, path: Path, tree: str | None, step_size: int
                    ) -> Iterator[list[np.ndarray]]:
     """Chunks of firmware inputs (a list, one array per input) read from one file."""
@@ -325,7 +419,7 @@ def _column_chunks(spec: FirmwareSpec, path: Path, tree: str | None, step_size: 
     shapes = spec.input_shapes
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        data = open_npy(path)
         for start in range(0, len(data), step_size):
             block = data[start:start + step_size]
             if data.dtype.names:
@@ -381,20 +475,6 @@ def _column_chunks(spec: FirmwareSpec, path: Path, tree: str | None, step_size: 
                for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
 
 
-def _count_events(spec: FirmwareSpec, paths: Sequence[Path], tree: str | None) -> int:
-    total = 0
-    for path in paths:
-        if path.suffix.lower() == ".npy":
-            total += len(np.load(path, mmap_mode="r", allow_pickle=False))
-        elif path.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            total += pq.ParquetFile(path).metadata.num_rows
-        else:
-            total += int(open_tree(str(path), tree or "muons").num_entries)
-    return total
-
-
 def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike],
                     out: str | os.PathLike, *, tree: str | None = None,
                     step_size: int = 200_000, progress: bool = True) -> dict:
@@ -409,8 +489,8 @@ def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathL
     if out.suffix not in OUTPUT_SUFFIXES:
         raise ConfigError(f"{out}: output must end in one of {OUTPUT_SUFFIXES}")
     paths = [Path(p) for p in inputs]
-    n_total = _count_events(spec, paths, tree)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    n_total = check_event_files(spec, paths, tree)
+    made = _make_parent(out)
     writer = _Writer(out, n_total)
     bar = tqdm(total=n_total, unit="ev", desc="emulating", disable=True if not progress else None)
     offset = 0
@@ -431,6 +511,7 @@ def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathL
         writer.close()
     except BaseException:
         writer.abort()
+        _remove_made(made)
         raise
     finally:
         bar.close()
@@ -462,6 +543,7 @@ def inputs_for(spec: FirmwareSpec, path: str | os.PathLike | None, n: int,
             out.append(np.round(x / t.lsb) * t.lsb)
         return out
     path = Path(path)
+    check_event_files(spec, [path], tree)
     if feature_set is not None and path.suffix.lower() == ".root":
         from triginfer.rootio import read_sample
 

@@ -14,6 +14,7 @@ included.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -29,17 +30,39 @@ def _io(value_info) -> tuple[str, str, list[int]]:
     return value_info.name, _TRITON_TYPES.get(tensor.elem_type, "TYPE_FP32"), dims
 
 
+def load_checked_onnx(path: str | os.PathLike):
+    """``onnx.load`` + ``onnx.checker``: a missing, empty or corrupt file is an
+    :class:`~triginfer.errors.InputFileError` naming it."""
+    import onnx
+
+    from triginfer.errors import InputFileError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: ONNX model not found")
+    if not path.is_file() or path.stat().st_size == 0:
+        raise InputFileError(f"{path}: not an ONNX model (a directory or an empty file)")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf DecodeError, onnx ValidationError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(f"{path}: not a valid ONNX model ({first})") from exc
+    if not model.graph.input or not model.graph.output:
+        raise InputFileError(f"{path}: the ONNX graph has no inputs or no outputs")
+    return model
+
+
 def config_text(onnx_path: str | os.PathLike, name: str, max_batch_size: int,
                 max_queue_delay_us: int, instance_count: int, kind: str) -> str:
     """The ``config.pbtxt`` text for an ONNX model."""
-    import onnx
 
     if kind not in ("KIND_GPU", "KIND_CPU", "gpu", "cpu", "python"):
         raise ConfigError(f"kind must be gpu, cpu or python, got {kind!r}")
     backend = 'backend: "python"\n' if kind == "python" else 'platform: "onnxruntime_onnx"\n'
     kind = "KIND_CPU" if kind == "python" else (
         kind if kind.startswith("KIND_") else f"KIND_{kind.upper()}")
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    model = load_checked_onnx(onnx_path)
     init_names = {i.name for i in model.graph.initializer}
     inputs = [_io(v) for v in model.graph.input if v.name not in init_names]
     outputs = [_io(v) for v in model.graph.output]
@@ -74,8 +97,10 @@ def export_triton_repository(onnx_path: str | os.PathLike, repo_dir: str | os.Pa
     """Write ``<repo>/<name>/config.pbtxt`` and ``<repo>/<name>/1/model.onnx``; returns the
     model directory."""
     onnx_path = Path(onnx_path)
-    if not onnx_path.exists():
-        raise ConfigError(f"{onnx_path}: ONNX model not found")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise ConfigError(f"model name {name!r}: use letters, digits, '_', '.' and '-' only "
+                          "(it is a directory name in the repository and part of the URL)")
+    load_checked_onnx(onnx_path)
     if max_batch_size < 1 or instance_count < 1 or max_queue_delay_us < 0:
         raise ConfigError("max_batch_size and instance_count must be >= 1, the delay >= 0")
     text = config_text(onnx_path, name, max_batch_size, max_queue_delay_us, instance_count, kind)

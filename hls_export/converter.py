@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from triginfer.emulation import layers as kinds
-from triginfer.errors import ConfigError, InputFileError, ShapeError, UnsupportedModelError
+from triginfer.errors import ConfigError, ShapeError, UnsupportedModelError
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
 
@@ -284,20 +284,14 @@ def load_hls_config(hls_config: dict | str | os.PathLike | None) -> dict | None:
     Accepts ``config_from_keras_model``'s form (``Model``, ``LayerName``...) or a
     full hls4ml project configuration holding it under ``HLSConfig``.
     """
-    if hls_config is None or isinstance(hls_config, dict):
+    if hls_config is None:
+        return None
+    if isinstance(hls_config, dict):
         config = hls_config
     else:
-        import yaml
+        from triginfer.config import read_yaml
 
-        path = Path(hls_config)
-        if not path.is_file():
-            raise InputFileError(f"{path}: hls4ml configuration not found")
-        try:
-            config = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if config is None:
-        return None
+        config = read_yaml(hls_config, "hls4ml configuration")
     if not isinstance(config, dict):
         raise ConfigError(f"hls4ml configuration must be a mapping, got {type(config).__name__}")
     config = dict(config.get("HLSConfig", config))

@@ -404,6 +404,7 @@ def write_patterns(firmware_dir: str | os.PathLike, x, out: str | os.PathLike) -
         header.append(f"# {role} {name}: {m.shape[1]} x {t} ({t.ap_type()}), "
                       f"{(t.width + 3) // 4} hex digits each")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with open(tmp, "w") as f:
         f.write("\n".join(header) + "\n")

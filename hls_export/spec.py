@@ -322,6 +322,19 @@ class FirmwareSpec:
                                          f"is {text!r}, not a fixed-point type ({exc})") from exc
             if "result" not in layer.types:
                 raise InputFileError(f"{where}: layer {layer.name!r} has no result type")
+            for role, shape in (("input", layer.input_shape), ("output", layer.output_shape)):
+                if not all(isinstance(v, int | np.integer) and v > 0 for v in shape):
+                    raise InputFileError(f"{where}: layer {layer.name!r}: {role} shape "
+                                         f"{list(shape)} is not a list of positive sizes")
+            if len(layer.inputs) == 1:
+                source = self.layer(layer.inputs[0])
+                if np.prod(source.output_shape) != np.prod(layer.input_shape):
+                    raise InputFileError(
+                        f"{where}: layer {layer.name!r} reads {source.name!r} as shape "
+                        f"{list(layer.input_shape)}, but {source.name!r} writes "
+                        f"{list(source.output_shape)}; re-export the firmware")
+            for key, array in layer.arrays.items():
+                _check_array(where, layer, key, array)
             kind = registry().get(layer.kind)
             if kind is None:
                 raise InputFileError(
@@ -332,3 +345,26 @@ class FirmwareSpec:
             except (KeyError, ValueError, IndexError) as exc:
                 raise InputFileError(f"{where}: layer {layer.name!r} ({layer.kind}): "
                                      f"{exc}; re-export the firmware") from exc
+
+
+def _check_array(where, layer: SpecLayer, key: str, array: np.ndarray) -> None:
+    """A stored array holds finite numbers; one named after a type of its layer (``weight``,
+    ``bias``, ...) holds that type's integer mantissas, within its range."""
+    def bad(what: str) -> InputFileError:
+        return InputFileError(f"{where}: layer {layer.name!r}: array {key!r} {what}; "
+                              "re-export the firmware")
+
+    if array.dtype.kind not in "biuf":
+        raise bad(f"has dtype {array.dtype}, not numbers")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise bad("holds NaN or inf")
+    if key not in layer.types or array.size == 0:
+        return
+    if array.dtype.kind == "f" and (array != np.rint(array)).any():
+        raise bad(f"holds fractional values; it stores the integer mantissas of "
+                  f"{layer.types[key]}")
+    t = FixedType.parse(layer.types[key])
+    lo, hi = array.min(), array.max()
+    if lo < t.min_mantissa or hi > t.max_mantissa:
+        raise bad(f"holds mantissas {lo}..{hi}, outside {t.min_mantissa}..{t.max_mantissa} "
+                  f"of {layer.types[key]}")

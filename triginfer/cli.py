@@ -76,7 +76,9 @@ def _quiet_third_party(verbosity: int) -> None:
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     # Dask logs a worker's exception with its traceback; the CLI reports it as one line
+    # (the environment variable reaches the worker processes, which log on their own)
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
 
 
 def _nonneg_int(text: str) -> int:
@@ -115,6 +117,14 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     if not sizes:
         raise argparse.ArgumentTypeError(f"give comma-separated integers >= 1, got {text!r}")
     return sizes
+
+
+def _opset(text: str) -> int:
+    """argparse type: an ONNX opset the exporters and ONNX Runtime both support."""
+    value = _positive_int(text)
+    if not 13 <= value <= 21:
+        raise argparse.ArgumentTypeError(f"must be an opset 13..21, got {value}")
+    return value
 
 
 def _part(text: str) -> str:
@@ -190,12 +200,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
     from triginfer.pipeline import run_pipeline
-    from triginfer.steps import steps_for, validate_config
+    from triginfer.steps import preflight, steps_for, validate_config
 
     cfg = load_config(args.config)
     validate_config(cfg)
     out = Path(args.out) if args.out else Path("runs") / Path(cfg.source_path or "run").stem
-    run_pipeline(cfg, out, force=args.force, quiet=args.quiet, steps=steps_for(cfg))
+    run_pipeline(cfg, out, force=args.force, quiet=args.quiet, steps=steps_for(cfg),
+                 preflight=preflight)
     report = out / "report.html"
     print(f"report: {report}" if report.exists() else f"run directory: {out}")
     return 0
@@ -205,20 +216,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
     from triginfer.pipeline import run_pipeline
-    from triginfer.steps import STEPS, TRAIN_STEPS, validate_config
+    from triginfer.steps import STEPS, TRAIN_STEPS, preflight, validate_config
 
     cfg = load_config(args.config)
     validate_config(cfg)
     steps = [s for s in STEPS if s.name in TRAIN_STEPS]
-    run_pipeline(cfg, Path(args.out), force=args.force, quiet=args.quiet, steps=steps)
+    run_pipeline(cfg, Path(args.out), force=args.force, quiet=args.quiet, steps=steps,
+                 preflight=preflight)
     return 0
 
 
 def _features_arg(args: argparse.Namespace, model) -> dict:
     """The spec's feature record from --features/--columns (muon feature sets by default for
     models of their input shape only when asked)."""
-    if args.columns:
+    if args.columns is not None:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        if not columns:
+            from triginfer.errors import ConfigError
+
+            raise ConfigError(f"--columns {args.columns!r}: give comma-separated column names")
         return {"columns": columns}
     if args.features:
         return {"set": args.features}
@@ -233,6 +249,15 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
     from triginfer.trigger_models.training import load_model
 
     model = load_model(args.model)
+    features = _features_arg(args, model)
+    if args.input:   # read at the end (test bench), checked before any work
+        from triginfer.emulation.files import check_event_files
+
+        check_event_files(None, [args.input])
+    if args.hls_config:
+        from triginfer.hls_export.converter import load_hls_config
+
+        load_hls_config(args.hls_config)
     if args.write_config:
         write_hls_config(model, args.write_config, backend=args.backend, strategy=args.strategy,
                          reuse_factor=args.reuse_factor)
@@ -244,7 +269,6 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
         from triginfer.errors import ConfigError
 
         raise ConfigError("export-hls needs --out (or only --write-config)")
-    features = _features_arg(args, model)
     firmware = convert(model, args.out, backend=args.backend, io_type=args.io_type,
                        strategy=args.strategy, reuse_factor=args.reuse_factor, part=args.part,
                        clock_period_ns=args.clock_ns, hls_config=args.hls_config,
@@ -534,6 +558,39 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What each command writes (argument, "file" or "dir"): checked before any work. Files are
+#: replaced atomically (written beside, then renamed); directories are created or updated.
+_OUTPUTS = {
+    "simulate": [("out", "file")], "run": [("out", "dir")], "train": [("out", "dir")],
+    "export-hls": [("out", "dir"), ("write_config", "file")],
+    "export-cmssw": [("out", "dir")], "patterns": [("out", "file")],
+    "emulate": [("out", "file")], "export-onnx": [("out", "file")],
+    "export-triton": [("repo", "dir")], "bench": [("out", "dir")],
+    "loadtest": [("out", "file")],
+}
+
+
+def check_output(path: str | os.PathLike, kind: str) -> None:
+    """Refuse, before any work, an output path that cannot be written: a directory where a
+    file goes (or the reverse), a file in the way of a parent directory, a read-only
+    parent. Missing parent directories are fine (they are created)."""
+    from triginfer.errors import InputFileError
+
+    path = Path(path)
+    if path.exists() and kind == "file" and path.is_dir():
+        raise InputFileError(f"{path}: is a directory; give a file name for this output")
+    if path.exists() and kind == "dir" and not path.is_dir():
+        raise InputFileError(f"{path}: is a file; give a directory for this output")
+    parent = path if kind == "dir" and path.exists() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputFileError(f"{path}: {parent} is a file, not a directory; choose another "
+                             "output path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputFileError(f"{path}: {parent} is not writable; choose a writable path")
+
+
 class _Terminated(BaseException):
     """Raised in the main thread on SIGTERM so ``finally``/``except BaseException`` clean-ups
     (temporary files of writers) run as for Ctrl-C."""
@@ -628,7 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the model's inputs are one of the project's feature sets")
     p.add_argument("--columns", default=None,
                    help="comma-separated input column names (branches) for `triginfer emulate`")
-    p.add_argument("--backend", default="Vitis", help="hls4ml backend (default Vitis)")
+    p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"],
+                   help="hls4ml backend (default Vitis)")
     p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
     p.add_argument("--strategy", default="Latency", choices=["Latency", "Resource"])
     p.add_argument("--reuse-factor", type=_positive_int, default=1)
@@ -751,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="Keras/QKeras model (.h5)")
     p.add_argument("--firmware", default=None, help="FirmwareSpec directory (bit-exact graph)")
     p.add_argument("--out", required=True, help="output .onnx")
-    p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--opset", type=_opset, default=13, help="ONNX opset, 13..21 (default 13)")
     p.add_argument("--method", choices=("auto", "keras-order", "tf2onnx"), default="auto",
                    help="for --model: 'keras-order' writes float Keras models in TensorFlow's "
                         "summation order (equal to Keras within 1e-6); 'tf2onnx' a pure float32 "
@@ -822,6 +880,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading_main():
         signal.signal(signal.SIGTERM, _terminate)
     try:
+        for attr, kind in _OUTPUTS.get(args.command, ()):
+            if getattr(args, attr, None):
+                check_output(getattr(args, attr), kind)
         return handler(args)
     except TrigInferError as exc:
         if args.verbose:

@@ -70,10 +70,14 @@ class DataConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0 or (name == "step_size" and value == 0):
                 raise ConfigError(f"data.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.split, list | tuple) or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in self.split):
+            raise ConfigError(f"data.split must be 3 fractions summing to 1 (e.g. [0.6, 0.2, "
+                              f"0.2]), got {self.split!r}")
         self.split = tuple(float(x) for x in self.split)
         if len(self.split) != 3 or abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) < 0:
             raise ConfigError(f"data.split must be 3 fractions summing to 1, got {self.split}")
-        if not 1 <= self.min_stations <= 4:
+        if not isinstance(self.min_stations, int) or not 1 <= self.min_stations <= 4:
             raise ConfigError(f"data.min_stations must lie in 1..4, got {self.min_stations}")
         self.branch_map_obj()  # validates layout and names
 
@@ -152,13 +156,31 @@ def _resolve(base: Path, name: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+def read_yaml(path: str | os.PathLike, what: str = "config file") -> Any:
+    """Parse a YAML (or JSON) file; a missing, empty, binary or malformed file is a
+    :class:`ConfigError` naming it (one line, no traceback)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: {what} not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a {what}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text {what} (byte {exc.start} is not UTF-8)") from exc
+    if not text.strip():
+        raise ConfigError(f"{path}: the {what} is empty")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+
+
 def load_config(path: str | os.PathLike | None = None) -> RunConfig:
     """Read and validate a YAML config; ``None`` loads the default one."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.exists():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping (section: values), got "
+                          f"{type(raw).__name__}")
     return config_from_dict(raw, str(path))

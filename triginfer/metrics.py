@@ -24,6 +24,8 @@ PT_CAP = 10_000.0  # GeV: |q/pT| below 1e-4 counts as this pT
 DEFAULT_PT_BINS = (2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 1000)
 
 log = logging.getLogger(__name__)
+#: small-sample warnings already given (once per threshold and sample, not per model)
+_WARNED: set[tuple] = set()
 
 
 def pt_from_q_over_pt(q_over_pt: np.ndarray) -> np.ndarray:
@@ -117,7 +119,8 @@ def derive_scale(true_pt: np.ndarray, pred_pt: np.ndarray, threshold: float,
     for factor in (1, 2, 4, 8):
         sel = np.abs(true_pt / threshold - 1.0) < window * factor
         if sel.sum() >= 10:
-            if factor > 1:
+            if factor > 1 and (threshold, factor, len(true_pt)) not in _WARNED:
+                _WARNED.add((threshold, factor, len(true_pt)))
                 log.warning("only %d muons within %.0f%% of %g GeV: the 90%% scale uses a "
                             "+-%.0f%% window (a larger sample gives a sharper one)",
                             int(np.sum(np.abs(true_pt / threshold - 1.0) < window)),

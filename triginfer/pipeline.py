@@ -1,10 +1,15 @@
 """The ``triginfer run`` pipeline: named steps, cached in the run directory.
 
-Each step has a key: a hash of the config sections it reads, its code version
-and the keys of the steps before it. ``<run_dir>/steps.json`` records, per finished step, its
-key, duration and summary; a re-run skips a step whose key is unchanged and
-whose outputs exist (``--force`` redoes all), so a killed run resumes at the
-first unfinished step. Steps write their outputs atomically.
+Each step has a key: a hash of the config sections it reads, the size, mtime and
+inode of every input file it reads (a file replaced at the same path changes them),
+the code version (triginfer's version and the step's own) and the keys of the steps
+whose outputs it reads (``Step.after``) -- not of every step before it, so changing
+the metrics thresholds redoes metrics and report but not the firmware.
+``<run_dir>/steps.json`` records, per finished step, its key, duration and summary;
+a re-run skips a step whose key is unchanged and whose outputs exist (``--force``
+redoes all), so a killed run resumes at the first unfinished step. Steps write
+their outputs atomically or into a staging directory renamed into place when
+complete, so an interrupted step leaves the previous complete result or nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class Step:
     run: Callable[[RunContext], dict[str, Any]]
     config_keys: tuple[str, ...]
     outputs: tuple[str, ...] = ()
+    #: the steps whose outputs this one reads (their keys are part of its key)
+    after: tuple[str, ...] = ()
     #: bumped when the step's code changes what it produces, so cached results are redone
     version: int = 1
 
@@ -100,14 +107,26 @@ def input_fingerprints(cfg: RunConfig) -> list[list[Any]]:
     return out
 
 
-def _step_key(step: Step, cfg: RunConfig, previous: str) -> str:
+def _step_key(step: Step, cfg: RunConfig, upstream: dict[str, str]) -> str:
+    """The step's cache key; ``upstream`` maps the names of earlier steps to their keys."""
+    from triginfer import __version__
+
     inputs = input_fingerprints(cfg) if "data" in step.config_keys else []
-    payload = json.dumps({"step": step.name, "previous": previous,
+    payload = json.dumps({"step": step.name, "code": __version__,
+                          "after": {name: upstream.get(name) for name in step.after},
                           **({"version": step.version} if step.version != 1 else {}),
                           **({"inputs": inputs} if inputs else {}),
                           "config": {k: _config_part(cfg, k) for k in step.config_keys}},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def step_keys(cfg: RunConfig, steps: list[Step] | None = None) -> dict[str, str]:
+    """The cache key of every step for ``cfg`` (what decides which steps a re-run redoes)."""
+    keys: dict[str, str] = {}
+    for step in steps if steps is not None else default_steps():
+        keys[step.name] = _step_key(step, cfg, keys)
+    return keys
 
 
 def default_steps() -> list[Step]:
@@ -118,18 +137,27 @@ def default_steps() -> list[Step]:
 
 
 def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = False,
-                 quiet: bool = False, steps: list[Step] | None = None) -> dict[str, Any]:
-    """Run (or resume) every step into ``run_dir``; returns the summaries per step."""
+                 quiet: bool = False, steps: list[Step] | None = None,
+                 preflight: Callable[[RunContext, list[str]], None] | None = None
+                 ) -> dict[str, Any]:
+    """Run (or resume) every step into ``run_dir``; returns the summaries per step.
+
+    ``preflight(ctx, names)``, when given, runs before the first step with the names of the
+    steps that will run (not cached): the place to check inputs before any work."""
     run_dir = Path(run_dir)
-    created = not run_dir.exists()
+    created = run_dir      # the outermost directory this run creates (removed if it made nothing)
+    while not created.parent.exists():
+        created = created.parent
+    created = None if run_dir.exists() else created
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps)
+        return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps,
+                          preflight=preflight)
     except TrigInferError:
         # A run that made nothing leaves nothing behind; once a step has written its
         # results they stay (a failure never deletes what an earlier step made).
         if created and not _finished_outputs(run_dir, steps or default_steps()):
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         raise
 
 
@@ -144,18 +172,27 @@ def _finished_outputs(run_dir: Path, steps: list[Step]) -> list[Path]:
 
 
 def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
-               steps: list[Step] | None) -> dict[str, Any]:
+               steps: list[Step] | None, preflight=None) -> dict[str, Any]:
     state_path = run_dir / "steps.json"
     state = json.loads(state_path.read_text()) if state_path.exists() and not force else {}
     ctx = RunContext(cfg=cfg, run_dir=run_dir, quiet=quiet)
-    previous = ""
+    keys: dict[str, str] = {}
     t_total = time.perf_counter()
     steps = steps if steps is not None else default_steps()
-    for index, step in enumerate(steps, 1):
-        key = _step_key(step, cfg, previous)
+    for step in steps:
+        keys[step.name] = _step_key(step, cfg, keys)
+
+    def cached(step: Step) -> bool:
         done = state.get(step.name)
-        outputs_exist = all((run_dir / o).exists() for o in step.outputs)
-        if done and done.get("key") == key and outputs_exist:
+        return bool(done and done.get("key") == keys[step.name]
+                    and all((run_dir / o).exists() for o in step.outputs))
+
+    if preflight is not None:
+        preflight(ctx, [step.name for step in steps if not cached(step)])
+    for index, step in enumerate(steps, 1):
+        key = keys[step.name]
+        done = state.get(step.name)
+        if cached(step):
             log.info("[%d/%d] %s: cached (%.1f s when run)", index, len(steps), step.name,
                      done.get("seconds", 0.0))
             ctx.summaries[step.name] = done.get("summary", {})
@@ -168,6 +205,5 @@ def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
             state[step.name] = {"key": key, "seconds": round(seconds, 3), "summary": summary}
             write_json(state_path, state)
             log.info("[%d/%d] %s: done in %.1f s", index, len(steps), step.name, seconds)
-        previous = key
     log.info("run finished in %.1f s: %s", time.perf_counter() - t_total, run_dir)
     return ctx.summaries

@@ -35,18 +35,36 @@ def dataset_files(ctx: RunContext) -> tuple[list[str], list[str]]:
     return list(data.files), list(data.minbias_files)
 
 
+def _read_samples(ctx: RunContext) -> tuple[Sample, Sample | None]:
+    """The run's muon and minbias samples as read (read once per process, then shared)."""
+    if "samples" not in ctx.cache:
+        data = ctx.cfg.data
+        muon_files, minbias_files = dataset_files(ctx)
+        bmap = data.branch_map_obj()
+        muons = read_sample(muon_files, data.tree, bmap, data.step_size)
+        minbias = None
+        if minbias_files:
+            minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size,
+                                  require_truth=False)
+        ctx.cache["samples"] = (muons, minbias)
+    return ctx.cache["samples"]
+
+
 def load_dataset(ctx: RunContext) -> tuple[Sample, Sample | None]:
     """Read the run's muon and minbias samples (events with a track only)."""
-    data = ctx.cfg.data
-    muon_files, minbias_files = dataset_files(ctx)
-    bmap = data.branch_map_obj()
-    muons = read_sample(muon_files, data.tree, bmap, data.step_size)
-    muons = muons.select(has_track(muons, data.min_stations))
-    minbias = None
-    if minbias_files:
-        minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size,
-                              require_truth=False)
-    return muons, minbias
+    muons, minbias = _read_samples(ctx)
+    return muons.select(has_track(muons, ctx.cfg.data.min_stations)), minbias
+
+
+#: Steps that read the input events (a user's files are read and checked before they run).
+READS_EVENTS = ("dataset", "train", "metrics", "emulate", "bench")
+
+
+def preflight(ctx: RunContext, to_run: list[str]) -> None:
+    """Before any step runs: read (and so check) the user's event files when a step that
+    needs them will run, so a bad file is one error line before any work."""
+    if ctx.cfg.data.source == "files" and set(to_run) & set(READS_EVENTS):
+        _read_samples(ctx)
 
 
 def _step_data(ctx: RunContext) -> dict[str, Any]:
@@ -79,17 +97,13 @@ def _sample_summary(sample: Sample) -> dict[str, Any]:
 
 def _step_dataset(ctx: RunContext) -> dict[str, Any]:
     data = ctx.cfg.data
-    muon_files, minbias_files = dataset_files(ctx)
-    bmap = data.branch_map_obj()
-    muons_all = read_sample(muon_files, data.tree, bmap, data.step_size)
+    muons_all, minbias = _read_samples(ctx)
     tracks = has_track(muons_all, data.min_stations)
     summary: dict[str, Any] = {"muons": _sample_summary(muons_all),
                                "muons_with_track": int(tracks.sum())}
     feats = engineered_features(muons_all.select(tracks))
     summary["feature_ranges"] = feats.ranges
-    if minbias_files:
-        minbias = read_sample(minbias_files, data.minbias_tree, bmap, data.step_size,
-                              require_truth=False)
+    if minbias is not None:
         summary["minbias"] = _sample_summary(minbias)
     write_json(ctx.path("data", "summary.json"), summary)
     if not ctx.quiet:
@@ -431,20 +445,27 @@ def _step_report(ctx: RunContext) -> dict[str, Any]:
 STEPS: list[Step] = [
     # With data.source 'files' nothing is written, so the (instant) data step reruns.
     Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,)),
-    Step("dataset", _step_dataset, ("data",), outputs=("data/summary.json",)),
-    Step("train", _step_train, ("seed", "models", "training", "quantization"),
+    Step("dataset", _step_dataset, ("seed", "data", "simulation"), after=("data",),
+         outputs=("data/summary.json",)),
+    Step("train", _step_train, ("seed", "data", "simulation", "models", "training",
+                                "quantization"), after=("dataset",),
          outputs=("train/predictions.npz", "train/summary.json")),
-    Step("metrics", _step_metrics, ("metrics",), outputs=("metrics.json",)),
-    Step("firmware", _step_firmware, ("firmware",), outputs=("firmware/summary.json",)),
-    Step("emulate", _step_emulate, (), outputs=("emulation/summary.json",)),
+    Step("metrics", _step_metrics, ("metrics",), after=("train",), outputs=("metrics.json",)),
+    Step("firmware", _step_firmware, ("firmware",), after=("train",),
+         outputs=("firmware/summary.json",)),
+    Step("emulate", _step_emulate, (), after=("train", "firmware"),
+         outputs=("emulation/summary.json",)),
     # version 2: float models exported in TensorFlow's summation order
-    Step("onnx", _step_onnx, (), outputs=("onnx/summary.json",), version=2),
+    Step("onnx", _step_onnx, (), after=("train", "firmware"), outputs=("onnx/summary.json",),
+         version=2),
     # version 3: FPGA estimator checked against synthesis reports (CSD/DSP rules), and
     # io_parallel convolutions with hls4ml's partitioned, pipelined pixel loop
     # version 4: the batcher's offered load also served by a real Triton server
-    Step("bench", _step_bench, ("runtime", "budgets"), outputs=("bench/summary.json",),
-         version=4),
-    Step("report", _step_report, ("report",), outputs=("report.html",)),
+    Step("bench", _step_bench, ("runtime", "budgets"), after=("train", "firmware", "onnx"),
+         outputs=("bench/summary.json",), version=4),
+    Step("report", _step_report, ("report",),
+         after=("dataset", "train", "metrics", "firmware", "emulate", "onnx", "bench"),
+         outputs=("report.html",)),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
 

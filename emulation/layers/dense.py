@@ -68,6 +68,12 @@ class MatMulKind(LayerKind):
         if "bias" in layer.arrays and layer.arrays["bias"].shape[-1] != w.shape[-1]:
             raise ValueError(f"bias shape {list(layer.arrays['bias'].shape)} does not fit "
                              f"weight shape {list(w.shape)}")
+        if layer.output_shape[-1] != w.shape[-1]:
+            raise ValueError(f"weight shape {list(w.shape)} does not give the output shape "
+                             f"{list(layer.output_shape)}")
+        for key, want in (("n_in", n_in), ("n_out", w.shape[-1])):
+            if layer.kind == "dense" and key in layer.params and layer.params[key] != want:
+                raise ValueError(f"{key} is {layer.params[key]!r}, the weights say {want}")
 
     def prepare(self, layer, in_types):
         weight = layer.arrays["weight"]

@@ -51,10 +51,35 @@ def test_replaced_input_file_changes_the_step_keys(tmp_path):
     data = tmp_path / "in.root"
     data.write_bytes(b"one")
     cfg = config_from_dict({"data": {"source": "files", "files": [str(data)]}})
-    key = _step_key(STEPS[0], cfg, "")
-    assert _step_key(STEPS[0], cfg, "") == key
+    key = _step_key(STEPS[0], cfg, {})
+    assert _step_key(STEPS[0], cfg, {}) == key
     time.sleep(0.01)
     data.unlink()
     data.write_bytes(b"two!")               # replaced at the same path
     os.utime(data, ns=(time.time_ns(), time.time_ns()))
-    assert _step_key(STEPS[0], cfg, "") != key
+    assert _step_key(STEPS[0], cfg, {}) != key
+
+
+@pytest.mark.parametrize(("section", "key", "value", "redone"), [
+    ("metrics", "thresholds", [10.0, 30.0], {"metrics", "report"}),
+    ("firmware", "clock_period_ns", 4.0, {"firmware", "emulate", "onnx", "bench", "report"}),
+    ("runtime", "seconds", 0.2, {"bench", "report"}),
+    ("budgets", "preset", "atlas_phase2_l0", {"bench", "report"}),
+    ("training", "epochs", 3, {"train", "metrics", "firmware", "emulate", "onnx", "bench",
+                               "report"}),
+    ("data", "events", 1234, {"data", "dataset", "train", "metrics", "firmware", "emulate",
+                              "onnx", "bench", "report"}),
+])
+def test_a_config_change_redoes_exactly_the_steps_that_read_it(section, key, value, redone):
+    import copy
+
+    import yaml
+
+    from triginfer.config import DEFAULT_CONFIG, config_from_dict
+    from triginfer.pipeline import step_keys
+
+    doc = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    before = step_keys(config_from_dict(copy.deepcopy(doc)))
+    doc.setdefault(section, {})[key] = value
+    after = step_keys(config_from_dict(doc))
+    assert {name for name in before if before[name] != after[name]} == redone

@@ -1,30 +1,59 @@
-"""`triginfer run` end to end on a tiny config: every step, the report, and the step cache."""
+"""`triginfer run` end to end on a tiny config: every step, the report, the step cache, and
+a run killed (SIGKILL) in the middle of each step in turn, then resumed, giving exactly the
+numbers of an uninterrupted run."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 
+import numpy as np
 import pytest
 import yaml
 
+TINY = {
+    "seed": 3,
+    "data": {"events": 12000, "minbias_events": 12000},
+    "models": [{"name": "tiny", "kind": "dnn", "hidden": [16, 8],
+                "pruning": {"target_sparsity": 0.5}}],
+    "training": {"epochs": 1, "prune_epochs": 1, "qat_epochs": 1, "batch_size": 512},
+    "quantization": {"scan_bits": []},
+    "firmware": {"csim_events": 2000},
+    "runtime": {"batch_sizes": [1, 64, 4096], "seconds": 0.05, "offered_rate": 1000,
+                "load_seconds": 0.3},
+}
+
+
+def _run(config, out, **kw) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "triginfer.cli", "run", str(config), "--out",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run of the tiny config (in its own process)."""
+    tmp = tmp_path_factory.mktemp("tiny")
+    config = tmp / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    proc = _run(config, tmp / "ref")
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    return config, tmp / "ref", out, err
+
 
 @pytest.mark.slow
-def test_full_run_tiny(cli, tmp_path):
-    cfg = {
-        "seed": 3,
-        "data": {"events": 20000, "minbias_events": 20000},
-        "models": [{"name": "tiny", "kind": "dnn", "hidden": [16, 8],
-                    "pruning": {"target_sparsity": 0.5}}],
-        "training": {"epochs": 2, "prune_epochs": 2, "qat_epochs": 2, "batch_size": 512},
-        "firmware": {"csim_events": 2000},
-        "runtime": {"batch_sizes": [1, 64, 4096], "seconds": 0.05, "offered_rate": 1000,
-                    "load_seconds": 0.3},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "run"
-    result = cli("-q", "run", path, "--out", out)
-    assert result.code == 0, result.err
+def test_full_run_tiny(cli, reference):
+    config, out, stdout, stderr = reference
+    assert stdout.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert "Traceback" not in stderr
+    assert "WARNING:tensorflow" not in stderr
     metrics = json.loads((out / "metrics.json").read_text())
     fw = metrics["firmware"]["models"]["tiny"]
     assert fw["csim_equals_qkeras"] == fw["csim_events"] == 2000
@@ -45,6 +74,56 @@ def test_full_run_tiny(cli, tmp_path):
                     "Reproducibility"):
         assert f"<h2>{section}" in html
     assert html.count("data:image/png;base64,") >= 5
-    again = cli("run", path, "--out", out)
+    again = cli("run", config, "--out", out)
     assert again.code == 0
     assert again.err.count("cached") == 9
+
+
+def _numbers(run_dir) -> dict:
+    """Everything a run computes that is not a timing."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    out = {k: metrics[k] for k in ("thresholds", "models", "turn_on_curves", "rate_curves")}
+    fw = metrics["firmware"]["models"]["tiny"]
+    out["firmware"] = {k: v for k, v in fw.items() if "equal" in k or "events" in k}
+    for section in ("emulation", "onnx"):
+        entry = metrics[section]["models"]["tiny"]
+        out[section] = {k: v for k, v in entry.items() if "equal" in k or k.endswith("events")}
+    out["fpga"] = metrics["bench"]["models"]["tiny"]["fpga"]
+    for name in ("train/predictions.npz", "emulation/predictions.npz"):
+        with np.load(run_dir / name) as npz:
+            out[name] = {k: npz[k].tolist() for k in npz.files}
+    for name in ("firmware_spec.json", "firmware_spec.npz"):
+        out[name] = (run_dir / "firmware" / "tiny" / name).read_bytes()
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_in_each_step_then_resume_equals_an_uninterrupted_run(reference, tmp_path):
+    config, ref, _, _ = reference
+    seconds = {k: v["seconds"] for k, v in json.loads((ref / "steps.json").read_text()).items()}
+    out = tmp_path / "killed"
+    killed_in = []
+    for step, took in seconds.items():
+        proc = _run(config, out)
+        started = threading.Event()
+
+        def watch(proc=proc, step=step, started=started):
+            for line in proc.stderr:
+                if f"] {step} ..." in line:
+                    started.set()
+            started.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        assert started.wait(600)
+        time.sleep(min(took / 2, 5.0))        # half-way through the step (as it ran before)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed_in.append(step)
+        proc.wait(60)
+    assert len(killed_in) >= 6, killed_in   # the fast steps may finish before the signal
+    proc = _run(config, out)
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    assert not list(out.rglob("*.partial"))
+    assert not list(out.rglob(".*.tmp*"))
+    assert _numbers(out) == _numbers(ref)

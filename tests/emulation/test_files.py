@@ -110,3 +110,68 @@ def test_int64_path_equals_float_path():
     slow = Emulator(spec)
     slow.float_mode = False
     np.testing.assert_array_equal(fast.predict_mantissa(x), slow.predict_mantissa(x))
+
+
+def _emulate_cli(spec_dir, root, out, *extra, **kw):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "triginfer.cli", "emulate", "--firmware",
+                             str(spec_dir), "--input", str(root), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, **kw)
+
+
+@pytest.mark.slow
+def test_dask_worker_error_is_the_local_one_line_error(spec_dir, tmp_path):
+    """A bad value found by a Dask worker (in the third chunk) is the same one line as in the
+    local path, not a worker traceback; nothing is left behind."""
+    pytest.importorskip("dask.distributed")
+    from triginfer.rootio import write_samples
+    from triginfer.simulation import simulate_muons
+
+    muons = simulate_muons(3000, 5)
+    muons.theta = muons.theta.astype(np.float64)
+    muons.theta[2500, 1] = np.nan
+    root = tmp_path / "nan.root"
+    write_samples(root, {"muons": muons})
+    errors = []
+    for extra in ((), ("--workers", "2")):
+        proc = _emulate_cli(spec_dir, root, tmp_path / "out" / "o.npy", "--step-size", "1000",
+                            *extra)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1, err
+        errors.append(err.strip())
+    assert errors[0] == errors[1]
+    assert errors[0].startswith("triginfer: error:")
+    assert "NaN/inf" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_dask_is_one_line(spec_dir, tmp_path):
+    """Ctrl-C reaches the whole process group (workers too): exit 130, one line, no temporary
+    file left."""
+    import os
+    import signal
+    import time
+
+    pytest.importorskip("dask.distributed")
+    from triginfer.rootio import write_samples
+    from triginfer.simulation import simulate_muons
+
+    root = tmp_path / "big.root"
+    write_samples(root, {"muons": simulate_muons(400_000, 6)})
+    out = tmp_path / "o.npy"
+    proc = _emulate_cli(spec_dir, root, out, "--step-size", "2000", "--workers", "2",
+                        start_new_session=True)
+    time.sleep(8)
+    assert proc.poll() is None, "finished before the interrupt: use a larger file"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["triginfer: interrupted; partial outputs removed"], err
+    assert not list(tmp_path.glob(".*tmp*"))
+    assert not out.exists()
