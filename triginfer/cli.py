@@ -627,7 +627,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="triginfer", parents=[common],
         description="Real-time trigger inference: quantized models, hls4ml firmware, "
-                    "bit-exact emulation, batched GPU runtime, latency benchmarks.")
+                    "bit-exact emulation, batched GPU runtime, latency benchmarks.",
+        epilog="Outputs: an existing output file is replaced atomically (written beside it, "
+               "then renamed, so it is never half-written); output directories are created "
+               "or updated in place (run/train resume from their step cache, --force redoes "
+               "every step). Every input and output path is checked before any work: a bad "
+               "one is a single 'triginfer: error:' line with exit status 2.")
     parser.add_argument("--version", action="version", version=f"triginfer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -147,6 +147,17 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     parts.append("<p class='note'>Resolution: spread of (1/pT_pred − 1/pT_true)·pT_true on the "
                  "test muons. Turn-ons and rates use the L1 convention: predicted pT scaled so the "
                  "efficiency is 90% at each threshold.</p>")
+    sim = cfg.simulation
+    n_minbias = metrics.get("dataset", {}).get("minbias")
+    parts.append(
+        "<p class='note'>Rate normalisation (config <code>simulation."
+        "bunch_crossing_rate_hz</code> and <code>simulation.minbias_muon_fraction</code>): each "
+        "minbias event stands for one bunch crossing holding a muon in the acceptance; "
+        f"{100 * sim.minbias_muon_fraction:.3g}% of the {sim.bunch_crossing_rate_hz / 1e6:.1f} "
+        "MHz crossings hold one, so rate = "
+        f"{sim.bunch_crossing_rate_hz * sim.minbias_muon_fraction / 1e3:,.0f} kHz &times; "
+        "(passing / all minbias events)"
+        + (f", here over {n_minbias:,} minbias events" if n_minbias else "") + ".</p>")
     plots = metrics.get("plots", {})
     for key, alt in (("resolution", "resolution vs pT"), ("turn_on", "turn-on curves"),
                      ("rate", "rate vs threshold")):
