@@ -23,10 +23,13 @@ minimum and maximum reached, against the representable range.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from triginfer.emulation import engine
 from triginfer.emulation import layers as kinds
 from triginfer.emulation.layers.base import (
     FLOAT64_LIMIT,
@@ -96,10 +99,11 @@ class OverflowReport:
 class _Run:
     """What the kinds see while one block of events runs: the number domain and the monitor."""
 
-    def __init__(self, float_mode: bool, stats: dict | None) -> None:
+    def __init__(self, float_mode: bool, stats: dict | None, compiled: bool = True) -> None:
         self.float_mode = float_mode
         self.stats = stats
         self.monitoring = stats is not None
+        self.compiled = compiled
 
     def _stat(self, layer: SpecLayer, stage: str, ftype: FixedType) -> OverflowStat:
         key = (layer.name, stage)
@@ -120,6 +124,10 @@ class _Run:
                 frac: int, owned: bool = False) -> np.ndarray:
         """Mantissas with ``frac`` fractional bits converted to ``ftype`` (monitored); with
         ``owned`` a float64 ``m`` may be overwritten."""
+        if self.stats is None and self.float_mode and self.compiled:
+            fast = engine.requantize(m, frac, ftype, inplace=owned)
+            if fast is not None:
+                return fast
         rounded = ftype.round_only(m, frac, inplace=owned and m.dtype.kind == "f")
         if self.stats is not None:
             self._stat(layer, stage, ftype).update(rounded, ftype)
@@ -129,9 +137,16 @@ class _Run:
 class Emulator:
     """Bit-exact emulation of a :class:`FirmwareSpec` (see the module docstring)."""
 
-    def __init__(self, spec: FirmwareSpec, chunk_size: int = 16_384) -> None:
+    def __init__(self, spec: FirmwareSpec, chunk_size: int = 4096,
+                 threads: int | None = None, compiled: bool = True) -> None:
         self.spec = spec
+        #: the compiled one-pass conversions (:mod:`triginfer.emulation.engine`) where they
+        #: apply; ``False`` keeps the numpy reference path throughout
+        self.compiled = bool(compiled)
+        #: events per block: each block runs through the whole graph while its tensors are
+        #: still in cache; blocks run on ``threads`` threads (numpy and BLAS release the GIL)
         self.chunk_size = int(chunk_size)
+        self.threads = int(threads) if threads else (os.cpu_count() or 1)
         registry = kinds.registry()
         for layer in spec.layers:
             if layer.kind not in registry:
@@ -262,10 +277,21 @@ class Emulator:
         n = len(arrays[0])
         stats: dict[tuple[str, str], OverflowStat] | None = {} if monitor else None
         outs = [np.empty((n, size), dtype=np.int64) for size in self.spec.output_sizes]
-        for start in range(0, n, self.chunk_size):
+
+        def one(start: int) -> None:
             block = [a[start:start + self.chunk_size] for a in arrays]
             for out, value in zip(outs, self._run(block, stats), strict=True):
                 out[start:start + len(block[0])] = value
+
+        starts = range(0, n, self.chunk_size)
+        if monitor or self.threads == 1 or len(starts) < 2:
+            for start in starts:
+                one(start)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with _single_threaded_blas(), ThreadPoolExecutor(self.threads) as pool:
+                list(pool.map(one, starts))
         result = self._outputs(outs, as_dict)
         if monitor:
             return result, OverflowReport(stats=list(stats.values()))
@@ -287,7 +313,7 @@ class Emulator:
 
     # --- internals ---------------------------------------------------------------------------
     def _run(self, block: list[np.ndarray], stats) -> list[np.ndarray]:
-        run = _Run(self.float_mode, stats)
+        run = _Run(self.float_mode, stats, self.compiled)
         registry = kinds.registry()
         tensors: dict[str, EmuTensor] = {}
         inputs = dict(zip(self.spec.inputs, block, strict=True))
@@ -314,3 +340,15 @@ class Emulator:
             tensors[layer.name] = EmuTensor(m, result.frac)
         n = len(block[0])
         return [tensors[name].m.reshape(n, -1).astype(np.int64) for name in self.spec.outputs]
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS on one thread while the emulator runs blocks on several (no oversubscription)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:   # without threadpoolctl BLAS keeps its own threads
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield

@@ -81,11 +81,13 @@ def firmware_inputs(spec: FirmwareSpec, sample: Sample) -> np.ndarray:
                       "with `triginfer emulate --firmware DIR --input F.(root|parquet|npy)`")
 
 
-def emulate_sample(spec: FirmwareSpec, sample: Sample, start: int) -> dict[str, np.ndarray]:
-    """Emulate one chunk; returns the output columns."""
+def emulate_sample(spec: FirmwareSpec, sample: Sample, start: int,
+                   threads: int | None = None) -> dict[str, np.ndarray]:
+    """Emulate one chunk (on ``threads`` threads, default all cores); returns the output
+    columns."""
     from triginfer.emulation.emulator import Emulator
 
-    values = Emulator(spec).predict(firmware_inputs(spec, sample))
+    values = Emulator(spec, threads=threads).predict(firmware_inputs(spec, sample))
     columns = {"event": np.arange(start, start + len(sample), dtype=np.int64),
                "has_track": has_track(sample).astype(np.int8)}
     for j in range(values.shape[1]):
@@ -132,7 +134,7 @@ def _emulate_chunk(spec_dir: str, chunk: _Chunk, layout: str, names: dict[str, s
     arrays = ttree.arrays(wanted, entry_start=chunk.start, entry_stop=chunk.stop,
                           library="ak" if layout == "jagged" else "np")
     sample = sample_from_arrays(Path(chunk.path), chunk.tree, arrays, list(bmap.required()), bmap)
-    return emulate_sample(spec, sample, chunk.offset)
+    return emulate_sample(spec, sample, chunk.offset, threads=1)   # one Dask worker, one core
 
 
 class _Writer:

@@ -1,0 +1,148 @@
+"""Compiled kernels for the emulator's hot loop: a fixed-point conversion in one pass.
+
+The numpy emulator converts a tensor to its type in several passes over memory (scale by a
+power of two, round, then clip or wrap, with a min/max pass to see whether wrapping is
+needed). :func:`requantize` does the same IEEE operations in one pass of C, compiled once per
+machine with the system C compiler (``cc``/``gcc``) and cached under
+``$TRIGINFER_CACHE`` (default ``~/.cache/triginfer``) by the hash of its source and the
+compiler flags. It operates on integer-valued float64 mantissas (the emulator's float path,
+every value provably below 2**51), so every operation is exact and the result equals the
+numpy path bit for bit (checked by the tests). Without a compiler the emulator keeps the
+numpy path and logs why once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from triginfer.quantization.fixed import FixedType
+
+log = logging.getLogger(__name__)
+
+ROUNDING = {"NONE": 0, "TRN": 1, "TRN_ZERO": 2, "RND_CONV": 3, "RND": 4, "RND_MIN_INF": 5,
+            "RND_ZERO": 6, "RND_INF": 7}
+OVERFLOW = {"WRAP": 0, "SAT": 1, "SAT_ZERO": 2, "SAT_SYM": 3}
+
+SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+
+/* x[i] = overflow(round(x[i] * scale)); the same IEEE operations as the numpy path. */
+void requantize(double *x, int64_t n, double scale, int rounding, int overflow,
+                double lo, double hi, double modulus) {
+    for (int64_t i = 0; i < n; ++i) {
+        double v = x[i] * scale;
+        switch (rounding) {
+            case 1: v = floor(v); break;
+            case 2: v = trunc(v); break;
+            case 3: v = nearbyint(v); break;               /* half to even */
+            case 4: v = floor(v + 0.5); break;
+            case 5: v = ceil(v - 0.5); break;
+            case 6: v = v >= 0 ? ceil(v - 0.5) : floor(v + 0.5); break;
+            case 7: v = v >= 0 ? floor(v + 0.5) : ceil(v - 0.5); break;
+            default: break;
+        }
+        if (v < lo || v > hi) {
+            switch (overflow) {
+                case 0: { double r = fmod(v - lo, modulus); if (r < 0) r += modulus;
+                          v = r + lo; break; }
+                case 2: v = 0.0; break;
+                default: v = v < lo ? lo : hi; break;     /* SAT, SAT_SYM (lo given) */
+            }
+        }
+        x[i] = v;
+    }
+}
+"""
+FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno"]
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_why_not: str | None = None
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("TRIGINFER_CACHE") or Path.home() / ".cache" / "triginfer")
+
+
+def _cpu_tag() -> str:
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return f"{platform.machine()} {flags}"
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled kernels (built on first use), or None when they cannot be built."""
+    global _lib, _why_not
+    if _lib is not None or _why_not is not None:
+        return _lib
+    with _lock:
+        if _lib is not None or _why_not is not None:
+            return _lib
+        if os.environ.get("TRIGINFER_NO_ENGINE"):
+            _why_not = "TRIGINFER_NO_ENGINE is set"
+        else:
+            try:
+                _lib = _build()
+            except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+                _why_not = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        if _lib is None:
+            log.info("compiled emulator kernels unavailable (%s): using numpy", _why_not)
+        return _lib
+
+
+def _build() -> ctypes.CDLL:
+    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc/gcc) on PATH")
+    digest = hashlib.sha256("\n".join([SOURCE, *FLAGS, _cpu_tag()]).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"engine-{digest}.so"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            src = Path(tmp) / "engine.c"
+            src.write_text(SOURCE)
+            so = Path(tmp) / "engine.so"
+            done = subprocess.run([compiler, *FLAGS, str(src), "-o", str(so), "-lm"],
+                                  capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"{compiler} failed: {done.stderr.strip()[:300]}")
+            os.replace(so, path)   # atomic: concurrent builders agree
+    lib = ctypes.CDLL(str(path))
+    lib.requantize.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int,
+                               ctypes.c_int, ctypes.c_double, ctypes.c_double, ctypes.c_double]
+    lib.requantize.restype = None
+    return lib
+
+
+def requantize(m: np.ndarray, frac: int, ftype: FixedType, inplace: bool) -> np.ndarray | None:
+    """``ftype``'s conversion of integer-valued float64 mantissas with ``frac`` fractional
+    bits (rounding, then overflow), in one compiled pass; ``None`` when the kernels are not
+    available or ``m`` is not a float64 array (the caller then takes the numpy path)."""
+    lib = library()
+    if lib is None or m.dtype != np.float64:
+        return None
+    out = m if inplace and m.flags.c_contiguous and m.flags.writeable else np.array(
+        m, dtype=np.float64, order="C")
+    shift = frac - ftype.frac
+    rounding = ROUNDING[ftype.rounding] if shift > 0 else 0
+    lo, hi = float(ftype.min_mantissa), float(ftype.max_mantissa)
+    if ftype.overflow == "SAT_SYM" and ftype.signed and ftype.width > 1:
+        lo = -hi
+    lib.requantize(out.ctypes.data, out.size, 2.0 ** -shift, rounding,
+                   OVERFLOW[ftype.overflow], lo, hi, float(1 << ftype.width))
+    return out
