@@ -96,6 +96,10 @@ class OverflowReport:
         return [s.__dict__.copy() for s in self.stats]
 
 
+#: a block that takes less than this on one thread is not worth a thread pool
+MIN_THREADED_BLOCK_S = 0.003
+
+
 class _Run:
     """What the kinds see while one block of events runs: the number domain and the monitor."""
 
@@ -283,15 +287,24 @@ class Emulator:
             for out, value in zip(outs, self._run(block, stats), strict=True):
                 out[start:start + len(block[0])] = value
 
-        starts = range(0, n, self.chunk_size)
-        if monitor or self.threads == 1 or len(starts) < 2:
+        starts = list(range(0, n, self.chunk_size))
+        if monitor or self.threads == 1 or len(starts) < 3:
             for start in starts:
                 one(start)
         else:
+            # Threads pay off only when a block is real work (small layers contend for the
+            # GIL): the first block, timed, decides.
+            import time
             from concurrent.futures import ThreadPoolExecutor
 
-            with _single_threaded_blas(), ThreadPoolExecutor(self.threads) as pool:
-                list(pool.map(one, starts))
+            t0 = time.perf_counter()
+            one(starts[0])
+            if time.perf_counter() - t0 < MIN_THREADED_BLOCK_S:
+                for start in starts[1:]:
+                    one(start)
+            else:
+                with _single_threaded_blas(), ThreadPoolExecutor(self.threads) as pool:
+                    list(pool.map(one, starts[1:]))
         result = self._outputs(outs, as_dict)
         if monitor:
             return result, OverflowReport(stats=list(stats.values()))
@@ -342,13 +355,23 @@ class Emulator:
         return [tensors[name].m.reshape(n, -1).astype(np.int64) for name in self.spec.outputs]
 
 
+_BLAS_CONTROLLER: list = []
+
+
 @contextlib.contextmanager
 def _single_threaded_blas():
-    """BLAS on one thread while the emulator runs blocks on several (no oversubscription)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:   # without threadpoolctl BLAS keeps its own threads
+    """BLAS on one thread while the emulator runs blocks on several (no oversubscription).
+    The controller (which scans the loaded libraries, milliseconds) is made once."""
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        except ImportError:   # without threadpoolctl BLAS keeps its own threads
+            _BLAS_CONTROLLER.append(None)
+    controller = _BLAS_CONTROLLER[0]
+    if controller is None:
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with controller.limit(limits=1, user_api="blas"):
         yield

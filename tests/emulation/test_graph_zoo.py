@@ -63,8 +63,10 @@ def test_graph_zoo_bit_exact(entry, graph_zoo, tmp_path):
     x = x if len(x) > 1 else x[0]
     csim = firmware.csim_predict(x)
     emulator = Emulator(spec)
-    emulated, report = emulator.predict(x, monitor=True)
+    emulated, report = emulator.predict(x, monitor=True)       # the numpy reference path
     _assert_equal(f"{entry.name} emulator vs C-sim", emulated, csim)
+    fast = Emulator(spec, chunk_size=1024, threads=2).predict(x)  # compiled kernels, threads
+    _assert_equal(f"{entry.name} compiled emulator vs C-sim", fast, csim)
     from triginfer.errors import UnsupportedModelError
     from triginfer.gpu_runtime import Session, export_bitexact_onnx
 
