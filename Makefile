@@ -30,6 +30,10 @@ bench: $(STAMP)
 		--events 1000000 --out $(RUN_DIR)/bench/emulator.json
 	$(VENV)/bin/python benchmarks/check_onnx.py --run $(RUN_DIR) --model dnn --events 1000000 \
 		--out $(RUN_DIR)/bench/onnx_check.json
+	$(VENV)/bin/python benchmarks/bench_engine.py --firmware $(RUN_DIR)/firmware/dnn \
+		--onnx $(RUN_DIR)/onnx/dnn_float.onnx --events 1000000 --out $(RUN_DIR)/bench/engine.json
+	$(VENV)/bin/python benchmarks/bench_emulator.py --zoo --events 20000 \
+		--out $(RUN_DIR)/bench/emulator_zoo.json
 	$(VENV)/bin/python benchmarks/validate_fpga_estimate.py
 
 clean:
