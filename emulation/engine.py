@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,23 +128,58 @@ def library() -> ctypes.CDLL | None:
         return _lib
 
 
-def _build() -> ctypes.CDLL:
+def _compile(name: str, source: str) -> Path:
+    """Compile ``source`` into a shared object cached by the hash of source, flags and CPU."""
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
         raise RuntimeError("no C compiler (cc/gcc) on PATH")
-    digest = hashlib.sha256("\n".join([SOURCE, *FLAGS, _cpu_tag()]).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"engine-{digest}.so"
+    digest = hashlib.sha256("\n".join([source, *FLAGS, _cpu_tag()]).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"{name}-{digest}.so"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            src = Path(tmp) / "engine.c"
-            src.write_text(SOURCE)
-            so = Path(tmp) / "engine.so"
+            src = Path(tmp) / f"{name}.c"
+            src.write_text(source)
+            so = Path(tmp) / f"{name}.so"
             done = subprocess.run([compiler, *FLAGS, str(src), "-o", str(so), "-lm"],
                                   capture_output=True, text=True, timeout=120)
             if done.returncode != 0:
                 raise RuntimeError(f"{compiler} failed: {done.stderr.strip()[:300]}")
             os.replace(so, path)   # atomic: concurrent builders agree
+    return path
+
+
+_extras: dict[str, ctypes.CDLL | None] = {}
+
+
+def extra_library(name: str, source: str, signatures: dict[str, tuple[list, Any]]
+                  ) -> ctypes.CDLL | None:
+    """Another compiled kernel library (e.g. the BDT walk), built like the engine's own on
+    first use and cached; ``signatures`` maps function names to (argtypes, restype).
+    None (and the reason logged once) when it cannot be built."""
+    with _lock:
+        if name in _extras:
+            return _extras[name]
+        lib = None
+        if os.environ.get("TRIGINFER_NO_ENGINE"):
+            why = "TRIGINFER_NO_ENGINE is set"
+        else:
+            try:
+                lib = ctypes.CDLL(str(_compile(name, source)))
+                for fn, (argtypes, restype) in signatures.items():
+                    getattr(lib, fn).argtypes = argtypes
+                    getattr(lib, fn).restype = restype
+            except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+                lib = None
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        if lib is None:
+            log.info("compiled %s kernels unavailable (%s): using numpy", name, why)
+        _extras[name] = lib
+        return lib
+
+
+def _build() -> ctypes.CDLL:
+    path = _compile("engine", SOURCE)
     lib = ctypes.CDLL(str(path))
     lib.requantize.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double,
                                ctypes.c_int, ctypes.c_int, ctypes.c_double, ctypes.c_double,

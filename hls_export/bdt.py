@@ -1,0 +1,739 @@
+"""BDT firmware: an xgboost regressor as fixed-point trees (the BdtSpec) and a conifer project.
+
+The :class:`BdtSpec` is to a boosted decision tree what the FirmwareSpec is to a network: the
+one description of what the firmware computes, written as ``bdt_spec.json`` (types, tree
+count, depth, splitting convention, feature names, the summation order) and ``bdt_spec.npz``
+(per node: feature, threshold mantissa, children, leaf-value mantissa). It loads without
+xgboost or conifer; :mod:`triginfer.emulation.bdt` executes it bit-exactly.
+
+Precisions are chosen and checked here, because two conifer defaults corrupt the output
+silently (measured with conifer 1.11):
+
+* a score type with one integer bit cannot hold the normalisation ``1.0``: it wraps to -1 and
+  every output is negated;
+* a weight type with one integer bit (conifer's default weight type is the threshold type)
+  turns the one-hot weight ``1.0`` into -1: every split then compares ``-x``.
+
+Both are refused with the reason. Thresholds are moved onto the input type's grid *before*
+conifer sees them (``x < t`` is the same test as ``x < ceil_grid(t)`` for every input on the
+grid), so the firmware routes every event exactly as xgboost does; a split that no input of
+the type can fail (or pass) is replaced by the branch it always takes. Leaf values are rounded
+(``RND_CONV`` by default: conifer's truncation biases the sum by about ``-n_trees/2`` LSBs).
+
+:func:`write_firmware` writes the conifer HLS project (Vitis/Vivado HLS) with a working C
+testbench (conifer's own calls a three-argument top function that takes two), and
+:func:`csim` compiles it with g++ and runs it, the HLS C simulation without vendor tools.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triginfer.errors import ConfigError, InputFileError
+from triginfer.quantization.fixed import FixedType
+
+log = logging.getLogger(__name__)
+
+BDT_SCHEMA_VERSION = 1
+JSON_NAME = "bdt_spec.json"
+NPZ_NAME = "bdt_spec.npz"
+#: Summation orders: ``balanced`` is the HLS firmware's adder tree (conifer's ``reduce``),
+#: ``sequential`` the conifer ``cpp`` backend's ``std::accumulate``. They differ only when a
+#: partial sum saturates.
+SUMMATIONS = ("balanced", "sequential")
+CONVENTIONS = ("<", "<=")
+_NODE_ARRAYS = ("feature", "threshold", "children_left", "children_right", "value")
+
+
+def is_bdt_dir(directory: str | os.PathLike) -> bool:
+    """True when ``directory`` holds a BDT spec (rather than a network's FirmwareSpec)."""
+    return (Path(directory) / JSON_NAME).exists()
+
+
+# --- precisions --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BdtPrecision:
+    """The four fixed-point types of conifer's firmware (input, threshold, weight, score)."""
+
+    input: FixedType
+    threshold: FixedType
+    weight: FixedType
+    score: FixedType
+
+    def as_dict(self) -> dict[str, str]:
+        """Type strings (``fixed<W,I,RND,OVF>``) by role."""
+        return {"input": str(self.input), "threshold": str(self.threshold),
+                "weight": str(self.weight), "score": str(self.score)}
+
+    def conifer_config(self) -> dict[str, str]:
+        """The conifer configuration keys with the C++ spellings of the types."""
+        return {"InputPrecision": self.input.ap_type(),
+                "ThresholdPrecision": self.threshold.ap_type(),
+                "WeightPrecision": self.weight.ap_type(),
+                "ScorePrecision": self.score.ap_type()}
+
+
+#: One-hot weights need 0 and 1: a signed type with 2 integer bits holds both exactly.
+DEFAULT_WEIGHT = FixedType(2, 2)
+
+
+def parse_precision(text: str | dict | None) -> dict[str, FixedType]:
+    """Parse ``input=ap_fixed<12,4>,score=ap_fixed<18,5,AP_RND_CONV,AP_SAT>`` (or a mapping
+    with those keys) into types by role; roles not named are chosen later."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, str):
+        items: dict[str, Any] = {}
+        depth, start = 0, 0
+        parts = []
+        for i, ch in enumerate(text):   # split on commas outside <...>
+            depth += ch == "<"
+            depth -= ch == ">"
+            if ch == "," and depth == 0:
+                parts.append(text[start:i])
+                start = i + 1
+        parts.append(text[start:])
+        for part in parts:
+            if "=" not in part:
+                raise ConfigError(f"--precision: {part.strip()!r} is not ROLE=TYPE "
+                                  "(roles: input, threshold, weight, score)")
+            key, value = part.split("=", 1)
+            items[key.strip()] = value.strip()
+    elif isinstance(text, dict):
+        items = dict(text)
+    else:
+        raise ConfigError(f"BDT precision must be ROLE=TYPE pairs or a mapping, got {text!r}")
+    out = {}
+    for key, value in items.items():
+        if key not in ("input", "threshold", "weight", "score"):
+            raise ConfigError(f"BDT precision: unknown role {key!r} "
+                              "(roles: input, threshold, weight, score)")
+        try:
+            out[key] = FixedType.parse(str(value))
+        except ValueError as exc:
+            raise ConfigError(f"BDT precision {key}: {exc}") from exc
+    return out
+
+
+def grid_type(x: np.ndarray, max_frac: int = 16) -> FixedType:
+    """The narrowest signed saturating type that holds every value of ``x`` exactly (inputs of
+    a trigger are integers on a power-of-two grid); fractional bits capped at ``max_frac``."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise ConfigError("BDT inputs must be finite numbers to choose an input type")
+    frac = 0
+    while frac < max_frac and np.any(np.ldexp(x, frac) != np.round(np.ldexp(x, frac))):
+        frac += 1
+    m = np.round(np.ldexp(x, frac))
+    bound = max(float(np.max(m)) + 1, float(-np.min(m)), 1.0)
+    width = int(math.ceil(math.log2(bound))) + 1
+    integer_bits = width - frac
+    return FixedType(width, integer_bits, True, "RND_CONV", "SAT")
+
+
+def choose_precision(given: dict[str, FixedType], input_type: FixedType,
+                     init: float, leaves: list[np.ndarray], score_width: int = 18
+                     ) -> BdtPrecision:
+    """Fill the roles not ``given``: input = ``input_type`` (exact for the features), threshold
+    = input (conifer's ``cpp`` backend requires them equal), weight = ``fixed<2,2>``, score =
+    enough integer bits for ``|init| + sum of the largest |leaf| per tree`` (no partial sum
+    can overflow) in ``score_width`` bits, rounding to nearest even, saturating."""
+    inp = given.get("input", input_type)
+    thr = given.get("threshold", inp)
+    weight = given.get("weight", DEFAULT_WEIGHT)
+    score = given.get("score")
+    if score is None:
+        bound = abs(init) + sum(float(np.max(np.abs(v))) if len(v) else 0.0 for v in leaves)
+        integer_bits = max(int(math.ceil(math.log2(max(bound, 1.0) * 1.001))) + 1, 2)
+        score = FixedType(max(score_width, integer_bits + 4), integer_bits, True, "RND_CONV",
+                          "SAT")
+    return BdtPrecision(inp, thr, weight, score)
+
+
+def check_precision(p: BdtPrecision) -> list[str]:
+    """Refuse the configurations that silently corrupt conifer firmware; returns warnings
+    (truncating leaf values, inputs that wrap) for the caller to log."""
+    w1 = p.weight.to_float(p.weight.quantize(np.array([1.0])))[0]
+    if w1 != 1.0:
+        raise ConfigError(
+            f"weight type {p.weight.ap_type()} turns the one-hot weight 1.0 into {w1:g}: every "
+            "split would compare the wrong value (conifer's WeightPrecision defaults to the "
+            "threshold type); use a type with at least 2 integer bits, e.g. ap_fixed<2,2>")
+    n1 = p.score.to_float(p.score.quantize(np.array([1.0])))[0]
+    if n1 != 1.0:
+        raise ConfigError(
+            f"score type {p.score.ap_type()} turns the normalisation 1.0 into {n1:g}: every "
+            "output would be wrong (negated for one integer bit); give the score type at "
+            "least 2 integer bits")
+    warnings = []
+    if p.score.rounding in ("TRN", "TRN_ZERO"):
+        warnings.append(f"score type {p.score.ap_type()} truncates leaf values: the sum is "
+                        "biased by about -n_trees/2 LSB; AP_RND_CONV avoids it")
+    if p.input.overflow == "WRAP":
+        warnings.append(f"input type {p.input.ap_type()} wraps inputs outside its range "
+                        "(AP_SAT saturates them)")
+    return warnings
+
+
+# --- the spec ----------------------------------------------------------------------------------
+@dataclass
+class BdtSpec:
+    """Fixed-point boosted trees, exactly as the conifer firmware holds them.
+
+    Node arrays are concatenated over trees (``tree_offsets[t]:tree_offsets[t+1]`` is tree
+    ``t``; children are indices inside the tree, -1 for none; ``feature`` -2 marks a leaf).
+    ``threshold`` holds mantissas in the threshold type, ``value`` (leaves) in the score type;
+    ``init`` and ``norm`` are score-type mantissas.
+    """
+
+    name: str
+    n_features: int
+    precision: BdtPrecision
+    feature: np.ndarray
+    threshold: np.ndarray
+    children_left: np.ndarray
+    children_right: np.ndarray
+    value: np.ndarray
+    tree_offsets: np.ndarray
+    init: int
+    norm: int
+    splitting_convention: str = "<"
+    summation: str = "balanced"
+    features: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    #: The leaf values before quantization (float64), kept to check conifer's conversion.
+    value_float: np.ndarray | None = None
+    schema_version: int = BDT_SCHEMA_VERSION
+
+    # the attributes the network FirmwareSpec offers to the file-emulation code
+    kind = "bdt"
+    multi_io = False
+    inputs = ("x",)
+
+    @property
+    def n_trees(self) -> int:
+        """Number of trees."""
+        return len(self.tree_offsets) - 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One event's input shape."""
+        return (self.n_features,)
+
+    @property
+    def max_depth(self) -> int:
+        """Depth of the deepest tree."""
+        depth = 0
+        for t in range(self.n_trees):
+            depth = max(depth, _tree_depth(self.children_left[self._slice(t)],
+                                           self.children_right[self._slice(t)]))
+        return depth
+
+    def _slice(self, t: int) -> slice:
+        return slice(int(self.tree_offsets[t]), int(self.tree_offsets[t + 1]))
+
+    def tree(self, t: int) -> dict[str, np.ndarray]:
+        """Node arrays of tree ``t``."""
+        s = self._slice(t)
+        return {k: getattr(self, k)[s] for k in _NODE_ARRAYS}
+
+    def to_json(self) -> dict:
+        """The human-readable JSON document."""
+        return {"schema_version": self.schema_version, "kind": "bdt", "name": self.name,
+                "n_features": self.n_features, "n_trees": self.n_trees,
+                "max_depth": self.max_depth, "n_nodes": int(len(self.feature)),
+                "types": self.precision.as_dict(), "init": int(self.init),
+                "norm": int(self.norm), "splitting_convention": self.splitting_convention,
+                "summation": self.summation, "features": self.features,
+                "settings": self.settings, "source": self.source}
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``bdt_spec.json`` and ``bdt_spec.npz`` into ``directory`` atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {k: getattr(self, k) for k in (*_NODE_ARRAYS, "tree_offsets")}
+        if self.value_float is not None:
+            arrays["value_float"] = self.value_float
+        tmp_npz = directory / f".{NPZ_NAME}.tmp.npz"
+        np.savez(tmp_npz, **arrays)
+        tmp_json = directory / f".{JSON_NAME}.tmp"
+        tmp_json.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(tmp_npz, directory / NPZ_NAME)
+        os.replace(tmp_json, directory / JSON_NAME)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> BdtSpec:
+        """Read a spec written by :meth:`save`; a missing, corrupt or inconsistent file is an
+        :class:`~triginfer.errors.InputFileError` naming it."""
+        directory = Path(directory)
+        json_path, npz_path = directory / JSON_NAME, directory / NPZ_NAME
+        for path in (json_path, npz_path):
+            if not path.is_file():
+                raise InputFileError(f"{path}: not found; write BDT firmware with "
+                                     "`triginfer export-bdt`")
+        try:
+            doc = json.loads(json_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"{json_path}: not valid JSON ({exc})") from exc
+        if not isinstance(doc, dict) or doc.get("schema_version") != BDT_SCHEMA_VERSION:
+            raise InputFileError(f"{json_path}: not a BDT spec of schema "
+                                 f"{BDT_SCHEMA_VERSION}; re-export with `triginfer export-bdt`")
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                stored = {k: npz[k] for k in npz.files}
+        except Exception as exc:
+            raise InputFileError(f"{npz_path}: not a readable NPZ of plain arrays ({exc}); "
+                                 "re-export the BDT") from exc
+        try:
+            types = doc["types"]
+            precision = BdtPrecision(*(FixedType.parse(types[k])
+                                       for k in ("input", "threshold", "weight", "score")))
+            spec = cls(name=str(doc["name"]), n_features=int(doc["n_features"]),
+                       precision=precision,
+                       **{k: stored[k] for k in (*_NODE_ARRAYS, "tree_offsets")},
+                       init=int(doc["init"]), norm=int(doc["norm"]),
+                       splitting_convention=doc.get("splitting_convention", "<"),
+                       summation=doc.get("summation", "balanced"),
+                       features=dict(doc.get("features", {})),
+                       settings=dict(doc.get("settings", {})),
+                       source=dict(doc.get("source", {})),
+                       value_float=stored.get("value_float"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputFileError(f"{json_path}: malformed BDT spec ({type(exc).__name__}: "
+                                 f"{exc}); re-export the BDT") from exc
+        spec.validate(json_path)
+        return spec
+
+    def validate(self, where: str | os.PathLike = "BDT spec") -> None:
+        """Check the arrays describe well-formed trees within their types."""
+        def bad(msg: str) -> InputFileError:
+            return InputFileError(f"{where}: {msg}; re-export the BDT")
+
+        if self.splitting_convention not in CONVENTIONS:
+            raise bad(f"splitting convention {self.splitting_convention!r} is not one of "
+                      f"{CONVENTIONS}")
+        if self.summation not in SUMMATIONS:
+            raise bad(f"summation {self.summation!r} is not one of {SUMMATIONS}")
+        if self.n_features < 1:
+            raise bad("n_features must be positive")
+        n = len(self.feature)
+        for key in _NODE_ARRAYS:
+            arr = getattr(self, key)
+            if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "iu":
+                raise bad(f"node array {key!r} must be 1-D integers of length {n}")
+        off = self.tree_offsets
+        if (off.ndim != 1 or len(off) < 2 or off[0] != 0 or off[-1] != n
+                or np.any(np.diff(off) < 1)):
+            raise bad("tree_offsets must rise from 0 to the node count")
+        p = self.precision
+        for t in range(self.n_trees):
+            tr = self.tree(t)
+            size = len(tr["feature"])
+            leaf = tr["feature"] == -2
+            inner = ~leaf
+            if np.any((tr["feature"][inner] < 0) | (tr["feature"][inner] >= self.n_features)):
+                raise bad(f"tree {t}: a split on a feature outside 0..{self.n_features - 1}")
+            for side in ("children_left", "children_right"):
+                ch = tr[side]
+                if np.any(ch[leaf] != -1) or np.any((ch[inner] <= np.nonzero(inner)[0])
+                                                     | (ch[inner] >= size)):
+                    raise bad(f"tree {t}: {side} must point forward inside the tree")
+            th = tr["threshold"][inner]
+            if np.any((th < p.threshold.min_mantissa) | (th > p.threshold.max_mantissa)):
+                raise bad(f"tree {t}: a threshold outside the threshold type {p.threshold}")
+            va = tr["value"][leaf]
+            if np.any((va < p.score.min_mantissa) | (va > p.score.max_mantissa)):
+                raise bad(f"tree {t}: a leaf value outside the score type {p.score}")
+        for name, v in (("init", self.init), ("norm", self.norm)):
+            if not p.score.min_mantissa <= v <= p.score.max_mantissa:
+                raise bad(f"{name} outside the score type {p.score}")
+
+    # --- conifer -------------------------------------------------------------------------------
+    def conifer_dict(self, raw_values: bool = False) -> dict:
+        """The ensemble as conifer's ``ensembleDict`` (thresholds and leaves as exact doubles;
+        with ``raw_values`` the leaves before quantization, so conifer's own conversion
+        is exercised)."""
+        p = self.precision
+        trees = []
+        for t in range(self.n_trees):
+            tr = self.tree(t)
+            s = self._slice(t)
+            leaf = tr["feature"] == -2
+            thr = p.threshold.to_float(tr["threshold"])
+            thr[leaf] = 0.0
+            if raw_values and self.value_float is not None:
+                val = np.asarray(self.value_float[s], dtype=np.float64).copy()
+            else:
+                val = p.score.to_float(tr["value"])
+            val[~leaf] = 0.0
+            weights = np.zeros((len(leaf), self.n_features), dtype=int)
+            rows = np.nonzero(~leaf)[0]
+            weights[rows, tr["feature"][rows]] = 1
+            trees.append([{"feature": tr["feature"].tolist(), "threshold": thr.tolist(),
+                           "weight": weights.tolist(),
+                           "children_left": tr["children_left"].tolist(),
+                           "children_right": tr["children_right"].tolist(),
+                           "value": val.tolist()}])
+        init = (float(self.source["init_float"]) if raw_values and "init_float" in self.source
+                else float(p.score.to_float(np.array([self.init]))[0]))
+        return {"max_depth": max(self.max_depth, 1), "n_trees": self.n_trees, "n_classes": 2,
+                "n_features": self.n_features, "trees": trees, "init_predict": [init],
+                "norm": float(p.score.to_float(np.array([self.norm]))[0]),
+                "library": "xgboost", "splitting_convention": self.splitting_convention,
+                "feature_map": {n: i for i, n in enumerate(self.feature_names())}}
+
+    def feature_names(self) -> list[str]:
+        """Input column names (``f0``... when the model did not name them)."""
+        names = self.features.get("columns")
+        if names and len(names) == self.n_features:
+            return list(names)
+        return [f"f{i}" for i in range(self.n_features)]
+
+
+def _tree_depth(left: np.ndarray, right: np.ndarray) -> int:
+    depth = np.zeros(len(left), dtype=np.int64)
+    for i in range(len(left)):   # children come after parents
+        for c in (left[i], right[i]):
+            if c >= 0:
+                depth[c] = depth[i] + 1
+    return int(depth.max()) if len(depth) else 0
+
+
+# --- from xgboost ------------------------------------------------------------------------------
+def _xgboost_doc(model: Any) -> tuple[dict, int | None]:
+    """The xgboost JSON model document and the best iteration (None: use every tree)."""
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise InputFileError(f"{path}: not found; give an xgboost model saved as JSON")
+        try:
+            doc = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"{path}: not an xgboost JSON model ({exc}); save it with "
+                                 "`model.save_model('bdt.json')`") from exc
+        best = doc.get("learner", {}).get("attributes", {}).get("best_iteration") \
+            if isinstance(doc, dict) else None
+        return doc, (int(best) if best is not None else None)
+    booster = model.get_booster() if hasattr(model, "get_booster") else model
+    raw = booster.save_raw(raw_format="json")
+    best = booster.attributes().get("best_iteration")
+    return json.loads(bytes(raw).decode()), (int(best) if best is not None else None)
+
+
+def from_xgboost(model: Any, *, name: str = "bdt", precision: str | dict | None = None,
+                 input_type: FixedType | None = None, feature_names: list[str] | None = None,
+                 features: dict | None = None, settings: dict | None = None,
+                 x_check: np.ndarray | None = None, score_width: int = 18) -> BdtSpec:
+    """Build the :class:`BdtSpec` of an xgboost regressor (a ``Booster``, an ``XGBRegressor``
+    or the path of a model saved as JSON), with trees up to the best iteration when early
+    stopping recorded one.
+
+    ``input_type`` is the type that holds the features exactly (else chosen from
+    ``x_check`` or, lacking it, from the thresholds' grid); ``x_check`` (events) is also
+    used to refuse an input type that does not hold the features exactly.
+    """
+    doc, best = _xgboost_doc(model)
+    try:
+        learner = doc["learner"]
+        objective = learner.get("objective", {}).get("name", "reg:squarederror")
+        if not str(objective).startswith("reg:"):
+            raise ConfigError(f"BDT firmware supports xgboost regressors; this model's "
+                              f"objective is {objective!r}")
+        gbm = learner["gradient_booster"]
+        if gbm.get("name", "gbtree") != "gbtree":
+            raise ConfigError(f"BDT firmware needs a tree booster, not {gbm.get('name')!r}")
+        trees = gbm["model"]["trees"]
+        n_features = int(learner["learner_model_param"]["num_feature"])
+        base = learner["learner_model_param"]["base_score"]
+        init_float = float(np.float32(str(base).strip("[]").split(",")[0]))
+        names = learner.get("feature_names") or feature_names
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputFileError(f"not an xgboost tree model ({type(exc).__name__}: {exc})") from exc
+    if best is not None:
+        trees = trees[:best + 1]
+    if not trees:
+        raise ConfigError("the xgboost model has no trees")
+    raw = []
+    for t in trees:
+        left = np.asarray(t["left_children"], dtype=np.int64)
+        right = np.asarray(t["right_children"], dtype=np.int64)
+        cond = np.asarray(t["split_conditions"], dtype=np.float32).astype(np.float64)
+        feat = np.asarray(t["split_indices"], dtype=np.int64)
+        if any(int(v) for v in t.get("split_type", [])):
+            raise ConfigError("categorical splits have no conifer firmware")
+        raw.append((left, right, cond, feat))
+    if input_type is None:
+        if x_check is not None:
+            input_type = grid_type(x_check)
+        else:
+            thr = np.concatenate([c[le != -1] for le, _, c, _ in raw])
+            input_type = grid_type(thr if thr.size else np.zeros(1))
+    leaves = [c[le == -1] for le, _, c, _ in raw]
+    given = parse_precision(precision)
+    prec = choose_precision(given, input_type, init_float, leaves, score_width)
+    for warning in check_precision(prec):
+        log.warning("%s", warning)
+    if x_check is not None:
+        _check_inputs_exact(prec.input, np.asarray(x_check), names)
+    th_type = prec.threshold
+    grid = prec.input.lsb
+    lo, hi = prec.input.min_value, prec.input.max_value
+    feats, thrs, lefts, rights, vals, vfloat, offsets = [], [], [], [], [], [], [0]
+    constant_splits = 0
+    for left, right, cond, feat in raw:
+        # rebuild each tree in preorder, snapping thresholds and dropping constant splits
+        nodes: list[tuple[int, int, int, int, float]] = []
+
+        def visit(i: int, left=left, right=right, cond=cond, feat=feat, nodes=nodes) -> int:
+            nonlocal constant_splits
+            if left[i] == -1:
+                nodes.append((-2, 0, -1, -1, float(cond[i])))
+                return len(nodes) - 1
+            t = cond[i]
+            if t > hi:           # every representable input goes left
+                constant_splits += 1
+                return visit(int(left[i]))
+            if t <= lo:          # every representable input goes right
+                constant_splits += 1
+                return visit(int(right[i]))
+            snapped = math.ceil(t / grid) * grid   # x < t  <=>  x < snapped, x on the grid
+            me = len(nodes)
+            nodes.append((int(feat[i]), 0, -1, -1, 0.0))
+            lchild = visit(int(left[i]))
+            rchild = visit(int(right[i]))
+            mant = int(th_type.quantize(np.array([snapped]))[0])
+            if th_type.to_float(np.array([mant]))[0] != snapped:
+                raise ConfigError(
+                    f"threshold type {th_type.ap_type()} cannot hold the split {snapped!r} "
+                    f"on the input grid of {prec.input.ap_type()}: give the threshold type "
+                    "the input type's range and resolution")
+            nodes[me] = (int(feat[i]), mant, lchild, rchild, 0.0)
+            return me
+
+        visit(0)
+        for f, th, lc, rc, v in nodes:
+            feats.append(f)
+            thrs.append(th)
+            lefts.append(lc)
+            rights.append(rc)
+            vfloat.append(v)
+        offsets.append(len(feats))
+    if constant_splits:
+        log.info("BDT: %d splits no input of %s can change were replaced by their branch",
+                 constant_splits, prec.input)
+    vfloat_arr = np.asarray(vfloat, dtype=np.float64)
+    feat_arr = np.asarray(feats, dtype=np.int32)
+    value = np.where(feat_arr == -2, prec.score.quantize(vfloat_arr), 0).astype(np.int64)
+    one = int(prec.score.quantize(np.array([1.0]))[0])
+    spec = BdtSpec(
+        name=name, n_features=n_features, precision=prec, feature=feat_arr,
+        threshold=np.asarray(thrs, dtype=np.int64),
+        children_left=np.asarray(lefts, dtype=np.int32),
+        children_right=np.asarray(rights, dtype=np.int32), value=value,
+        tree_offsets=np.asarray(offsets, dtype=np.int64),
+        init=int(prec.score.quantize(np.array([init_float]))[0]), norm=one,
+        splitting_convention="<", summation="balanced",
+        features=dict(features or ({"columns": list(names)} if names else {})),
+        settings=dict(settings or {}),
+        source={"library": "xgboost", "objective": objective, "trees_used": len(trees),
+                "best_iteration": best, "init_float": init_float,
+                "constant_splits_removed": constant_splits},
+        value_float=vfloat_arr)
+    spec.validate()
+    return spec
+
+
+def _check_inputs_exact(itype: FixedType, x: np.ndarray, names: list[str] | None) -> None:
+    x = x.reshape(len(x), -1).astype(np.float64)
+    back = itype.to_float(itype.quantize(x))
+    bad = back != x
+    if bad.any():
+        col = int(np.nonzero(bad.any(axis=0))[0][0])
+        label = names[col] if names and col < len(names) else f"column {col}"
+        row = int(np.nonzero(bad[:, col])[0][0])
+        raise ConfigError(
+            f"BDT input type {itype.ap_type()} does not hold feature {label} exactly "
+            f"({x[row, col]!r} becomes {back[row, col]!r}; {int(bad.sum())} values in all): "
+            "give --precision input=<a type with enough integer and fractional bits>")
+
+
+# --- conifer projects --------------------------------------------------------------------------
+def ap_include() -> Path:
+    """The ``ap_types`` headers (hls4ml's bundled copy; ``XILINX_AP_INCLUDE`` overrides)."""
+    env = os.environ.get("XILINX_AP_INCLUDE")
+    if env and (Path(env) / "ap_fixed.h").exists():
+        return Path(env)
+    import hls4ml
+
+    path = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    if not (path / "ap_fixed.h").exists():
+        raise ConfigError(f"no ap_types headers at {path}; set XILINX_AP_INCLUDE")
+    return path
+
+
+def json_include() -> Path:
+    """The nlohmann/json headers conifer's ``cpp`` backend needs (the ``nlohmann-json``
+    package; the conifer wheel does not ship them)."""
+    try:
+        import nlohmann_json
+    except ImportError as exc:
+        raise ConfigError("conifer's cpp backend needs the nlohmann-json package "
+                          "(pip install nlohmann-json)") from exc
+    path = Path(nlohmann_json.__file__).parent / "include"
+    if not (path / "nlohmann" / "json.hpp").exists():
+        raise ConfigError(f"no nlohmann/json.hpp under {path}")
+    return path
+
+
+def _conifer():
+    from triginfer.extras import require
+
+    conifer = require("conifer")
+    import conifer.backends.cpp.writer as cpp_writer
+
+    os.environ.setdefault("XILINX_AP_INCLUDE", str(ap_include()))
+    cpp_writer._json_include = lambda: f"-I{json_include()}"   # the wheel lacks these headers
+    logging.getLogger("conifer").setLevel(logging.ERROR)
+    return conifer
+
+
+def conifer_model(spec: BdtSpec, out_dir: str | os.PathLike, backend: str = "xilinxhls",
+                  raw_values: bool = False, project_name: str = "conifer_bdt",
+                  clock_period: float = 5.0, part: str = "xcvu13p-flga2577-2-e"):
+    """A conifer model of the spec's trees and types (``xilinxhls``, ``cpp`` or ``vhdl``)."""
+    conifer = _conifer()
+    cfg = {"Backend": backend, "ProjectName": project_name, "OutputDir": str(out_dir),
+           **spec.precision.conifer_config()}
+    if backend == "xilinxhls":
+        cfg.update({"XilinxPart": part, "ClockPeriod": clock_period, "Unroll": True})
+    elif backend == "vhdl":
+        cfg.update({"XilinxPart": part, "ClockPeriod": clock_period})
+    return conifer.model.make_model(spec.conifer_dict(raw_values=raw_values), cfg)
+
+
+def conifer_estimate(spec: BdtSpec) -> dict[str, int]:
+    """conifer's experimental latency (cycles) / LUT / FF guess for the HLS firmware: a BDT
+    fitted to past synthesis results from tree counts and shapes only (precision-blind)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = conifer_model(spec, tmp)
+        from conifer.utils.performance import performance_estimates
+
+        return {k: int(v) for k, v in performance_estimates(model).items()}
+
+
+TESTBENCH = r"""// triginfer: C simulation testbench for the conifer HLS project (links, unlike the
+// generated one). Reads N events of n_features doubles from argv[1] (raw binary), writes the
+// scores as doubles to argv[2].
+#include <cstdio>
+#include <vector>
+#include "firmware/BDT.h"
+#include "firmware/parameters.h"
+void PROJECT(input_arr_t x, score_arr_t score);
+
+int main(int argc, char** argv) {
+  if (argc != 3) { std::fprintf(stderr, "usage: %s IN.bin OUT.bin\n", argv[0]); return 2; }
+  FILE* in = std::fopen(argv[1], "rb");
+  FILE* out = std::fopen(argv[2], "wb");
+  if (!in || !out) { std::perror("open"); return 2; }
+  std::vector<double> row(n_features);
+  const int n_out = BDT::fn_classes(n_classes);
+  while (std::fread(row.data(), sizeof(double), n_features, in) == (size_t) n_features) {
+    input_arr_t x;
+    for (int i = 0; i < n_features; i++) x[i] = row[i];
+    score_arr_t score;
+    PROJECT(x, score);
+    for (int j = 0; j < n_out; j++) { double v = score[j].to_double(); std::fwrite(&v, sizeof v, 1, out); }
+  }
+  std::fclose(in);
+  std::fclose(out);
+  return 0;
+}
+"""
+
+
+def write_firmware(spec: BdtSpec, out_dir: str | os.PathLike, backend: str = "hls",
+                   clock_period: float = 5.0, part: str = "xcvu13p-flga2577-2-e",
+                   project_name: str = "conifer_bdt") -> dict:
+    """Write the BDT firmware into ``out_dir``: the spec (``bdt_spec.json/npz``), the conifer
+    HLS project under ``hls/`` (or VHDL under ``vhdl/``) with a testbench that links
+    (``hls/bdt_csim.cpp``), and ``bdt_firmware.json`` (types, sizes, conifer's estimate)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec.save(out_dir)
+    sub = out_dir / ("hls" if backend == "hls" else "vhdl")
+    if sub.exists():
+        shutil.rmtree(sub)
+    model = conifer_model(spec, sub, "xilinxhls" if backend == "hls" else "vhdl",
+                          clock_period=clock_period, part=part, project_name=project_name)
+    model.write()
+    if backend == "hls":
+        header = sub / "firmware" / f"{project_name}.h"
+        text = header.read_text()
+        # conifer 1.11 declares a third argument (tree_scores) the top function does not take
+        text = text.replace(",\n\tscore_t tree_scores[BDT::fn_classes(n_classes) * n_trees]);",
+                            ");")
+        header.write_text(text)
+        (sub / f"{project_name}_csim.cpp").write_text(
+            TESTBENCH.replace("PROJECT", project_name))
+    try:
+        estimate = conifer_estimate(spec)
+    except Exception as exc:   # experimental in conifer; never fatal
+        log.info("conifer performance estimate unavailable: %s", exc)
+        estimate = {}
+    import conifer
+
+    summary = {"name": spec.name, "backend": backend, "n_trees": spec.n_trees,
+               "max_depth": spec.max_depth, "n_features": spec.n_features,
+               "n_nodes": int(len(spec.feature)), "types": spec.precision.as_dict(),
+               "conifer_types": spec.precision.conifer_config(), "clock_period_ns": clock_period,
+               "part": part, "conifer_version": str(conifer.__version__),
+               "conifer_estimate": {**estimate,
+                                    "label": "conifer estimate (precision-blind)"}}
+    (out_dir / "bdt_firmware.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def csim(firmware_dir: str | os.PathLike, x: np.ndarray, project_name: str = "conifer_bdt",
+         opt: str = "-O1", timeout: float = 1800) -> np.ndarray:
+    """Compile the HLS project in ``firmware_dir/hls`` with g++ (as one translation unit) and
+    run it on the events ``x``: the HLS C simulation without vendor tools. Returns the scores."""
+    hls = Path(firmware_dir) / "hls"
+    if not (hls / "firmware" / "parameters.h").exists():
+        raise InputFileError(f"{hls}: no conifer HLS project; write it with export-bdt")
+    compiler = shutil.which(os.environ.get("CXX", "g++"))
+    if compiler is None:
+        raise ConfigError("the BDT C simulation needs g++ on PATH")
+    conifer = _conifer()
+    stream = Path(conifer.__file__).parent / "external" / "hls"
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    with tempfile.TemporaryDirectory() as tmp:
+        unity = Path(tmp) / "unity.cpp"
+        unity.write_text("".join(f'#include "{p}"\n' for p in (
+            hls / "firmware" / "BDT.cpp", hls / "firmware" / f"{project_name}.cpp",
+            hls / f"{project_name}_csim.cpp")))
+        exe = Path(tmp) / "csim"
+        done = subprocess.run([compiler, opt, "-std=c++14", f"-I{hls}", f"-I{ap_include()}",
+                               f"-I{stream}", str(unity), "-o", str(exe)],
+                              capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise ConfigError(f"g++ failed on the BDT HLS project: {done.stderr.strip()[:400]}")
+        src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        x.tofile(src)
+        run = subprocess.run([str(exe), str(src), str(dst)], capture_output=True, text=True,
+                             timeout=timeout)
+        if run.returncode != 0:
+            raise ConfigError(f"BDT C simulation failed: {run.stderr.strip()[:300]}")
+        return np.fromfile(dst, dtype=np.float64).reshape(len(x), -1)
