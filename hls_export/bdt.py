@@ -737,3 +737,18 @@ def csim(firmware_dir: str | os.PathLike, x: np.ndarray, project_name: str = "co
         if run.returncode != 0:
             raise ConfigError(f"BDT C simulation failed: {run.stderr.strip()[:300]}")
         return np.fromfile(dst, dtype=np.float64).reshape(len(x), -1)
+
+
+def conifer_cpp_predict(spec_dir: str | os.PathLike, x: np.ndarray, work_dir: str | os.PathLike,
+                        raw_values: bool = True) -> np.ndarray:
+    """conifer's own ``cpp`` backend (its C++ emulation, compiled with g++ through pybind11) on
+    the spec's trees and types: the independent reference the emulator is checked against.
+    ``raw_values`` hands conifer the unquantized leaves so its own conversion runs too.
+    Changes the working directory while compiling (conifer does): call it in a process of
+    its own when others run beside it."""
+    spec = BdtSpec.load(spec_dir)
+    if spec.precision.input != spec.precision.threshold:
+        raise ConfigError("conifer's cpp backend needs the input and threshold types equal")
+    model = conifer_model(spec, work_dir, backend="cpp", raw_values=raw_values)
+    model.compile()
+    return np.asarray(model.decision_function(np.asarray(x, dtype=np.float64))).reshape(len(x), -1)
