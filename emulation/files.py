@@ -42,6 +42,27 @@ OUTPUT_SUFFIXES = (".root", ".parquet", ".npy")
 FEATURE_SETS = {"muon_engineered": ("dnn", (21,)), "muon_stations": ("cnn", (4, 5))}
 
 
+def load_firmware(spec_dir: str | os.PathLike):
+    """The firmware in ``spec_dir``: a network's :class:`FirmwareSpec`, or a
+    :class:`~triginfer.hls_export.bdt.BdtSpec` when the directory holds BDT firmware."""
+    from triginfer.hls_export.bdt import BdtSpec, is_bdt_dir
+
+    if is_bdt_dir(spec_dir):
+        return BdtSpec.load(spec_dir)
+    return FirmwareSpec.load(spec_dir)
+
+
+def emulator_for(spec, threads: int | None = None):
+    """The bit-exact emulator of a network spec or a BDT spec (both ``predict(x)``)."""
+    if getattr(spec, "kind", None) == "bdt":
+        from triginfer.emulation.bdt import BdtEmulator
+
+        return BdtEmulator(spec, threads=threads)
+    from triginfer.emulation.emulator import Emulator
+
+    return Emulator(spec, threads=threads)
+
+
 def feature_set_of(kind: str) -> str:
     """The feature set a model kind of the project (``dnn``/``cnn``) reads."""
     return {"dnn": "muon_engineered", "cnn": "muon_stations"}[kind]
@@ -85,9 +106,7 @@ def emulate_sample(spec: FirmwareSpec, sample: Sample, start: int,
                    threads: int | None = None) -> dict[str, np.ndarray]:
     """Emulate one chunk (on ``threads`` threads, default all cores); returns the output
     columns."""
-    from triginfer.emulation.emulator import Emulator
-
-    values = Emulator(spec, threads=threads).predict(firmware_inputs(spec, sample))
+    values = emulator_for(spec, threads=threads).predict(firmware_inputs(spec, sample))
     columns = {"event": np.arange(start, start + len(sample), dtype=np.int64),
                "has_track": has_track(sample).astype(np.int8)}
     for j in range(values.shape[1]):
@@ -127,7 +146,7 @@ def _emulate_chunk(spec_dir: str, chunk: _Chunk, layout: str, names: dict[str, s
 
     from triginfer.rootio import sample_from_arrays  # the loader's one conversion path
 
-    spec = FirmwareSpec.load(spec_dir)
+    spec = load_firmware(spec_dir)
     bmap = BranchMap(layout=layout, names=names)
     ttree = uproot.open(chunk.path)[chunk.tree]
     wanted = [bmap.branch(c) for c in bmap.required()]
@@ -251,7 +270,7 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
     from tqdm.auto import tqdm
 
     spec_dir = Path(spec_dir)
-    spec = FirmwareSpec.load(spec_dir)
+    spec = load_firmware(spec_dir)
     out = Path(out)
     if out.suffix not in OUTPUT_SUFFIXES:
         raise ConfigError(f"{out}: output must end in one of {OUTPUT_SUFFIXES}")
@@ -483,10 +502,8 @@ def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathL
     """Emulate any firmware on inputs read as columns (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from triginfer.emulation.emulator import Emulator
-
-    spec = FirmwareSpec.load(spec_dir)
-    emulator = Emulator(spec)
+    spec = load_firmware(spec_dir)
+    emulator = emulator_for(spec)
     out = Path(out)
     if out.suffix not in OUTPUT_SUFFIXES:
         raise ConfigError(f"{out}: output must end in one of {OUTPUT_SUFFIXES}")

@@ -84,6 +84,15 @@ class BdtPrecision:
                 "ScorePrecision": self.score.ap_type()}
 
 
+def _muon_input_type() -> FixedType:
+    from triginfer.features import INPUT_BITS, INPUT_INTEGER
+
+    return FixedType(INPUT_BITS, INPUT_INTEGER + 1, True, "RND_CONV", "SAT")
+
+
+#: The type that holds every scaled muon_engineered feature exactly (the DNN's input grid).
+MUON_INPUT_TYPE = _muon_input_type()
+
 #: One-hot weights need 0 and 1: a signed type with 2 integer bits holds both exactly.
 DEFAULT_WEIGHT = FixedType(2, 2)
 
@@ -231,6 +240,16 @@ class BdtSpec:
     def input_shape(self) -> tuple[int, ...]:
         """One event's input shape."""
         return (self.n_features,)
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """Input shapes, one per input (a BDT has one)."""
+        return [self.input_shape]
+
+    @property
+    def outputs(self) -> list[str]:
+        """Output names (one score)."""
+        return ["score"]
 
     @property
     def max_depth(self) -> int:
