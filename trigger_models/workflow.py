@@ -212,6 +212,123 @@ def train_baselines(data: Dataset, out_dir: Path, seed: int,
     return preds
 
 
+#: Defaults of one ``bdts:`` entry (a BDT sized for an L1 FPGA, see :func:`train_trigger_bdt`).
+BDT_DEFAULTS: dict[str, Any] = {"name": "bdt_l1", "max_trees": 100, "max_depth": 4,
+                                "scan_trees": [25, 50, 100], "scan_depths": [3, 4],
+                                "scan_tolerance": 0.02, "learning_rate": 0.3,
+                                "precision": None, "score_width": 18}
+
+
+def parse_bdts(section: Any) -> list[dict[str, Any]]:
+    """The ``bdts:`` config entries with defaults filled in, checked (one-line errors)."""
+    if section is None:
+        return []
+    if not isinstance(section, list):
+        raise ConfigError("bdts: must be a list of BDT entries (name, max_trees, max_depth, ...)")
+    out, names = [], set()
+    for i, entry in enumerate(section):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"bdts[{i}]: must be a mapping")
+        unknown = sorted(set(entry) - set(BDT_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"bdts[{i}]: unknown key(s) {unknown}; known: {sorted(BDT_DEFAULTS)}")
+        bc = {**BDT_DEFAULTS, **entry}
+        if not isinstance(bc["name"], str) or not bc["name"].replace("_", "").isalnum():
+            raise ConfigError(f"bdts[{i}].name: {bc['name']!r} must be letters, digits, '_'")
+        if bc["name"] in names:
+            raise ConfigError(f"bdts[{i}].name: {bc['name']!r} used twice")
+        names.add(bc["name"])
+        for key in ("max_trees", "max_depth", "score_width"):
+            v = bc[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"bdts[{i}].{key}: must be a positive integer, got {v!r}")
+        for key in ("scan_trees", "scan_depths"):
+            v = bc[key]
+            if (not isinstance(v, list) or not v
+                    or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in v)):
+                raise ConfigError(f"bdts[{i}].{key}: must be a list of positive integers")
+        for key in ("scan_tolerance", "learning_rate"):
+            v = bc[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 10:
+                raise ConfigError(f"bdts[{i}].{key}: must be a number in [0, 10), got {v!r}")
+        if not any(t <= bc["max_trees"] for t in bc["scan_trees"]) or not any(
+                d <= bc["max_depth"] for d in bc["scan_depths"]):
+            raise ConfigError(f"bdts[{i}]: no scan point within max_trees/max_depth")
+        from triginfer.hls_export.bdt import parse_precision
+
+        try:
+            parse_precision(bc["precision"])
+        except ConfigError as exc:
+            raise ConfigError(f"bdts[{i}].precision: {exc}") from exc
+        out.append(bc)
+    return out
+
+
+def train_trigger_bdt(bc: dict[str, Any], data: Dataset, out_dir: Path, seed: int,
+                      tcfg: TrainingConfig) -> tuple[dict[str, Any], dict[str, dict]]:
+    """A BDT sized for an L1 FPGA: scan (trees, depth) within the entry's limits, keep the
+    cheapest (trees x 2^depth leaves) whose validation σ68 is within ``scan_tolerance`` of
+    the best, build its firmware spec (conifer types checked, see
+    :mod:`triginfer.hls_export.bdt`) and emulate it bit-exactly. Returns the summary and the
+    predictions ``{name}`` (float xgboost) and ``{name}_firmware`` (bit-exact emulation)."""
+    import xgboost as xgb
+
+    from triginfer.emulation.bdt import BdtEmulator
+    from triginfer.features import ENGINEERED_NAMES
+    from triginfer.hls_export.bdt import MUON_INPUT_TYPE, from_xgboost
+
+    t0 = time.perf_counter()
+    name = bc["name"]
+    x_tr, y_tr = model_inputs("dnn", data.train), target(data.train)
+    x_va = model_inputs("dnn", data.val)
+    w_tr = tcfg.sample_weights(data.train.truth["gen_pt"])
+    rows, models = [], {}
+    for depth in sorted(d for d in set(bc["scan_depths"]) if d <= bc["max_depth"]):
+        for trees in sorted(t for t in set(bc["scan_trees"]) if t <= bc["max_trees"]):
+            model = xgb.XGBRegressor(n_estimators=trees, max_depth=depth,
+                                     learning_rate=bc["learning_rate"], tree_method="hist",
+                                     n_jobs=2, random_state=seed)
+            model.fit(x_tr, y_tr, sample_weight=w_tr, verbose=False)
+            s68 = m.resolution(model.predict(x_va) / TARGET_SCALE,
+                               data.val.truth["gen_pt"]).sigma68
+            rows.append({"trees": trees, "depth": depth, "leaves": trees * 2**depth,
+                         "val_sigma68": s68})
+            models[(trees, depth)] = model
+    best = min(r["val_sigma68"] for r in rows)
+    ok = [r for r in rows if r["val_sigma68"] <= best * (1 + bc["scan_tolerance"])]
+    chosen = min(ok, key=lambda r: (r["leaves"], r["val_sigma68"]))
+    model = models[(chosen["trees"], chosen["depth"])]
+    model.get_booster().feature_names = list(ENGINEERED_NAMES)
+    model.save_model(out_dir / f"{name}.json")
+    spec = from_xgboost(model, name=name, precision=bc["precision"], input_type=MUON_INPUT_TYPE,
+                        x_check=x_tr, score_width=bc["score_width"],
+                        features={"set": "muon_engineered", "columns": list(ENGINEERED_NAMES)},
+                        settings={"target_scale": TARGET_SCALE})
+    spec.save(out_dir / f"{name}_spec")
+    emulator = BdtEmulator(spec)
+    x_te = model_inputs("dnn", data.test)
+    preds = {name: {"test": model.predict(x_te) / TARGET_SCALE},
+             f"{name}_firmware": {"test": emulator.predict(x_te)[:, 0] / TARGET_SCALE}}
+    if data.minbias is not None:
+        track = has_track(data.minbias)
+        flt, fw = np.zeros(len(data.minbias)), np.zeros(len(data.minbias))
+        if track.any():
+            x_mb = model_inputs("dnn", data.minbias.select(track))
+            flt[track] = model.predict(x_mb) / TARGET_SCALE
+            fw[track] = emulator.predict(x_mb)[:, 0] / TARGET_SCALE
+        preds[name]["minbias"] = flt
+        preds[f"{name}_firmware"]["minbias"] = fw
+    summary = {"kind": "bdt", "trees": chosen["trees"], "depth": chosen["depth"],
+               "scan": rows, "scan_tolerance": bc["scan_tolerance"],
+               "learning_rate": bc["learning_rate"], "types": spec.precision.as_dict(),
+               "model_file": f"{name}.json", "spec_dir": f"{name}_spec",
+               "seconds": round(time.perf_counter() - t0, 2)}
+    log.info("%s: %d trees of depth %d chosen from %d (σ68 %.4f, best %.4f), %s",
+             name, chosen["trees"], chosen["depth"], len(rows), chosen["val_sigma68"], best,
+             spec.precision.score)
+    return summary, preds
+
+
 def evaluate(predictions: dict[str, dict[str, np.ndarray]], data: Dataset, out_dir: Path,
              thresholds: tuple[float, ...] = (10.0, 20.0, 30.0),
              rate_thresholds: tuple[float, ...] = (5, 7, 10, 12, 15, 20, 25, 30, 40, 50)

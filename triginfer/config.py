@@ -25,7 +25,7 @@ from triginfer.simulation import SimulationConfig
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "muon_pt_dnn.yaml"
 
 #: Sections owned by later pipeline stages; kept as plain mappings here.
-STAGE_SECTIONS = ("models", "training", "quantization", "pruning", "metrics", "firmware",
+STAGE_SECTIONS = ("models", "bdts", "training", "quantization", "pruning", "metrics", "firmware",
                   "emulation", "runtime", "budgets", "report")
 
 
@@ -142,9 +142,9 @@ def config_from_dict(raw: dict[str, Any], source_path: str | None = None) -> Run
     simulation = SimulationConfig.from_dict(sim_values)
     sections = {k: raw[k] for k in STAGE_SECTIONS if k in raw}
     for k, v in sections.items():
-        if k == "models":
+        if k in ("models", "bdts"):
             if v is not None and not isinstance(v, list):
-                raise ConfigError(f"{where}: section 'models' must be a list of model entries")
+                raise ConfigError(f"{where}: section {k!r} must be a list of entries")
         elif v is not None and not isinstance(v, dict):
             raise ConfigError(f"{where}: section {k!r} must be a mapping")
     return RunConfig(seed=seed, data=data, simulation=simulation, sections=sections,

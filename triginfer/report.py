@@ -123,6 +123,19 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                      m.get("epochs"), m.get("seconds")])
     parts.append(_table(["model", "kind", "input bits", "widths", "sparsity", "epochs",
                          "train s"], rows))
+    for name, b in training.get("bdts", {}).items():
+        parts.append(f"<p>Trigger-sized BDT <b>{html.escape(name)}</b> (xgboost, learning rate "
+                     f"{b['learning_rate']}): <b>{b['trees']} trees of depth {b['depth']}</b>, "
+                     f"the fewest leaves within {b['scan_tolerance']:.0%} of the best validation "
+                     f"σ68 of the scan; firmware types "
+                     + ", ".join(f"{k} <code>{html.escape(v)}</code>"
+                                 for k, v in b["types"].items())
+                     + f". The {html.escape(name)} row of the physics table is xgboost in float, "
+                     f"{html.escape(name)}_firmware its bit-exact fixed-point emulation; "
+                     "<i>bdt</i> is the 300-tree depth-6 float baseline.</p>")
+        parts.append(_table(["trees", "depth", "leaves", "validation σ68"],
+                            [[r["trees"], r["depth"], r["leaves"], r["val_sigma68"]]
+                             for r in b["scan"]]))
     scan = training.get("bit_scan")
     if scan:
         parts.append(f"<p>Bit-width scan of {scan['model']}: chosen "
@@ -182,7 +195,26 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     parts.append(_table(["model", "C-sim == QKeras", "emulator == C-sim",
                          "emulator == QKeras (test)", "emulator == QKeras (minbias)",
                          "emulator events/s"], rows))
+    bdt_rows = []
+    for name, f in firmware.get("bdts", {}).items():
+        e = emulation.get("models", {}).get(name, {})
+        bdt_rows.append([name, f"{f['n_trees']} × depth {f['max_depth']}",
+                         html.escape(f["conifer_types"]["ScorePrecision"]),
+                         _verdict(f["emulator_equals_csim"], f["csim_events"])
+                         if "csim_events" in f else "not run (firmware.bdt_csim_events)",
+                         _verdict(e.get("emulator_equals_train", 0), e.get("test_events", 0)),
+                         _verdict(e.get("minbias_equals_train", 0), e.get("minbias_events", 0)),
+                         f"{e.get('events_per_s', 0):,.0f}"])
+    if bdt_rows:
+        parts.append(f"<p>BDT firmware: conifer {html.escape(str(next(iter(firmware['bdts'].values())).get('conifer_version')))}"
+                     " HLS project (Vitis/Vivado HLS C++), thresholds on the input grid, one-hot "
+                     "weights and the normalisation checked exact.</p>")
+        parts.append(_table(["BDT", "trees", "score type", "emulator == HLS C-sim (g++)",
+                             "firmware dir emulation == train step (test)",
+                             "… (minbias)", "emulator events/s"], bdt_rows))
     for name, e in emulation.get("models", {}).items():
+        if e.get("kind") == "bdt":
+            continue
         parts.append(f"<h3>Overflow monitor: {html.escape(name)} (test sample)</h3>")
         parts.append(_table(
             ["layer", "stage", "type", "overflows", "fraction", "min seen", "max seen", "range"],
@@ -213,6 +245,26 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                 [r["check"], r["value"], r["limit"], r["unit"], r["source"],
                  '<span class="ok">pass</span>' if r["passed"] else '<span class="bad">FAIL</span>']
                 for r in m["budget_check"]]))
+
+        bdt_budget = []
+        clock_ns = 1e3 / float(b.get("clock_mhz") or 200)
+        for name, f in firmware.get("bdts", {}).items():
+            est = f.get("conifer_estimate", {})
+            if est.get("latency") is None:
+                continue
+            ns = est["latency"] * clock_ns
+            limit = b.get("algorithm_latency_ns")
+            bdt_budget.append([name, est["latency"], f"{ns:.0f}", limit, est.get("lut"),
+                               est.get("ff"), est["label"],
+                               ('<span class="ok">pass</span>' if limit is None or ns <= limit
+                                else '<span class="bad">FAIL</span>')])
+        if bdt_budget:
+            parts.append("<h3>BDTs: conifer estimate (precision-blind)</h3>")
+            parts.append("<p class='note'>conifer's experimental performance model (a BDT "
+                         "fitted to past HLS synthesis results from tree counts and shapes, "
+                         "blind to the fixed-point widths); no synthesis was run.</p>")
+            parts.append(_table(["BDT", "latency [cycles]", "latency [ns]", "budget [ns]", "LUT",
+                                 "FF", "source", "latency vs budget"], bdt_budget))
 
         # Runtime
         parts.append("<h2>Batched runtime (ONNX Runtime)</h2>")

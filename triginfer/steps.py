@@ -166,6 +166,12 @@ def _step_train(ctx: RunContext) -> dict[str, Any]:
         predictions.update(result.pop("predictions"))
         summary["models"][mc.name] = result
     predictions.update(train_baselines(data, out, ctx.cfg.seed, tcfg))
+    from triginfer.trigger_models.workflow import parse_bdts, train_trigger_bdt
+
+    for bc in parse_bdts(ctx.cfg.sections.get("bdts")):
+        bdt_summary, bdt_preds = train_trigger_bdt(bc, data, out, ctx.cfg.seed, tcfg)
+        summary.setdefault("bdts", {})[bc["name"]] = bdt_summary
+        predictions.update(bdt_preds)
     if qcfg.get("scan_bits"):
         name = qcfg.get("scan_model", models[0].name)
         mc = next((x for x in models if x.name == name), None)
@@ -229,7 +235,7 @@ def _firmware_settings(ctx: RunContext) -> dict[str, Any]:
     section = ctx.cfg.section("firmware")
     defaults = {"backend": "Vitis", "io_type": "io_parallel", "strategy": "Latency",
                 "reuse_factor": 1, "part": "xcvu13p-flga2577-2-e", "clock_period_ns": 5.0,
-                "csim_events": 0}
+                "csim_events": 0, "bdt_csim_events": 0}
     unknown = sorted(set(section) - set(defaults))
     if unknown:
         raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(defaults)}")
@@ -282,6 +288,11 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
                  mc.name, entry["csim_equals_qkeras"], len(x), entry["emulator_equals_csim"],
                  len(x))
         summary["models"][mc.name] = entry
+    from triginfer.trigger_models.workflow import parse_bdts
+
+    for bc in parse_bdts(ctx.cfg.sections.get("bdts")):
+        summary.setdefault("bdts", {})[bc["name"]] = _bdt_firmware(ctx, bc["name"], settings,
+                                                                   staged)
     for out, stage in staged.items():
         config = stage / "hls4ml_config.yml"
         if config.exists():
@@ -294,6 +305,38 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
         shutil.rmtree(old, ignore_errors=True)
     write_json(ctx.path("firmware", "summary.json"), summary)
     return summary
+
+
+def _bdt_firmware(ctx: RunContext, name: str, settings: dict[str, Any],
+                  staged: dict[Path, Path]) -> dict[str, Any]:
+    """The conifer HLS project of a trigger-sized BDT (from the spec the train step built),
+    staged like the networks' projects; with ``firmware.bdt_csim_events`` > 0 its C++ is
+    compiled with g++ and checked against the emulator on that many test events."""
+    from triginfer.emulation.bdt import BdtEmulator
+    from triginfer.hls_export.bdt import BdtSpec, csim, write_firmware
+    from triginfer.trigger_models.workflow import model_inputs
+
+    spec = BdtSpec.load(ctx.run_dir / "train" / f"{name}_spec")
+    out = ctx.run_dir / "firmware" / name
+    stage = out.with_name(f".{name}.partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    staged[out] = stage
+    entry = write_firmware(spec, stage, clock_period=settings["clock_period_ns"],
+                           part=settings["part"])
+    entry["project"] = str(out.relative_to(ctx.run_dir))
+    n = int(settings.get("bdt_csim_events", 0))
+    if n:
+        x = model_inputs("dnn", _dataset_for_training(ctx).test)[:n]
+        ref = csim(stage, x)
+        entry["csim_events"] = len(x)
+        entry["emulator_equals_csim"] = int(np.sum(ref[:, 0] == BdtEmulator(spec).predict(x)[:, 0]))
+        log.info("%s firmware: emulator == HLS C-sim (g++) on %d/%d events", name,
+                 entry["emulator_equals_csim"], len(x))
+    est = entry["conifer_estimate"]
+    log.info("%s firmware: %d trees, depth %d, %s; %s: latency %s cycles, LUT %s, FF %s", name,
+             spec.n_trees, spec.max_depth, spec.precision.score, est["label"],
+             est.get("latency"), est.get("lut"), est.get("ff"))
+    return entry
 
 
 def _step_emulate(ctx: RunContext) -> dict[str, Any]:
@@ -335,9 +378,38 @@ def _step_emulate(ctx: RunContext) -> dict[str, Any]:
         if not ctx.quiet:
             log.info("overflow monitor (%s, test sample):\n%s", mc.name, report.table())
         summary["models"][mc.name] = entry
+    from triginfer.emulation.bdt import BdtEmulator
+    from triginfer.hls_export.bdt import BdtSpec
+    from triginfer.trigger_models.workflow import parse_bdts
+
+    for bc in parse_bdts(ctx.cfg.sections.get("bdts")):
+        name = bc["name"]
+        emulator = BdtEmulator(BdtSpec.load(ctx.run_dir / "firmware" / name))
+        x = model_inputs("dnn", data.test)
+        t0 = time.perf_counter()
+        q_over_pt = emulator.predict(x)[:, 0] / TARGET_SCALE
+        seconds = time.perf_counter() - t0
+        trained = predictions[f"{name}_firmware"]
+        entry = {"kind": "bdt", "test_events": len(x), "events_per_s": len(x) / seconds,
+                 "emulator_equals_train": int(np.sum(q_over_pt == trained["test"]))}
+        emulated_preds[f"{name}/test"] = q_over_pt
+        if data.minbias is not None:
+            track = has_track(data.minbias)
+            full = np.zeros(len(data.minbias))
+            if track.any():
+                full[track] = emulator.predict(model_inputs(
+                    "dnn", data.minbias.select(track)))[:, 0] / TARGET_SCALE
+            entry["minbias_events"] = len(data.minbias)
+            entry["minbias_equals_train"] = int(np.sum(full == trained["minbias"]))
+            emulated_preds[f"{name}/minbias"] = full
+        log.info("%s emulation: %d test events at %.2g events/s, firmware emulation == the "
+                 "train step's on %d", name, len(x), entry["events_per_s"],
+                 entry["emulator_equals_train"])
+        summary["models"][name] = entry
     np.savez(ctx.path("emulation", "predictions.npz"), **emulated_preds)
     write_json(ctx.path("emulation", "summary.json"), summary)
-    return {k: {kk: v[kk] for kk in ("test_events", "emulator_equals_qkeras")}
+    return {k: {kk: v[kk] for kk in ("test_events", "emulator_equals_qkeras",
+                                     "emulator_equals_train") if kk in v}
             for k, v in summary["models"].items()}
 
 
@@ -447,14 +519,16 @@ STEPS: list[Step] = [
     Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,)),
     Step("dataset", _step_dataset, ("seed", "data", "simulation"), after=("data",),
          outputs=("data/summary.json",)),
-    Step("train", _step_train, ("seed", "data", "simulation", "models", "training",
+    # version 2: trigger-sized BDTs (section bdts) with their firmware spec
+    Step("train", _step_train, ("seed", "data", "simulation", "models", "bdts", "training",
                                 "quantization"), after=("dataset",),
-         outputs=("train/predictions.npz", "train/summary.json")),
+         outputs=("train/predictions.npz", "train/summary.json"), version=2),
     Step("metrics", _step_metrics, ("metrics",), after=("train",), outputs=("metrics.json",)),
+    # version 2: conifer firmware of the BDTs
     Step("firmware", _step_firmware, ("firmware",), after=("train",),
-         outputs=("firmware/summary.json",)),
+         outputs=("firmware/summary.json",), version=2),
     Step("emulate", _step_emulate, (), after=("train", "firmware"),
-         outputs=("emulation/summary.json",)),
+         outputs=("emulation/summary.json",), version=2),
     # version 2: float models exported in TensorFlow's summation order
     Step("onnx", _step_onnx, (), after=("train", "firmware"), outputs=("onnx/summary.json",),
          version=2),
@@ -463,10 +537,10 @@ STEPS: list[Step] = [
     # version 4: the batcher's offered load also served by a real Triton server
     Step("bench", _step_bench, ("runtime", "budgets"), after=("train", "firmware", "onnx"),
          outputs=("bench/summary.json",), version=4),
-    # version 2: the rate normalisation stated in the Physics section
+    # version 2: the rate normalisation stated in the Physics section; 3: BDT firmware
     Step("report", _step_report, ("report", "simulation"),
          after=("dataset", "train", "metrics", "firmware", "emulate", "onnx", "bench"),
-         outputs=("report.html",), version=2),
+         outputs=("report.html",), version=3),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
 
@@ -520,6 +594,9 @@ def validate_config(cfg) -> None:
     from triginfer.trigger_models.workflow import parse_models
 
     models = parse_models(cfg.sections.get("models"))
+    from triginfer.trigger_models.workflow import parse_bdts
+
+    parse_bdts(cfg.sections.get("bdts"))
     try:
         TrainingConfig.from_dict(cfg.section("training"))
     except TypeError as exc:
@@ -556,7 +633,8 @@ def validate_config(cfg) -> None:
              "io_type": ("str", None, ("io_parallel", "io_stream")),
              "strategy": ("str", None, ("Latency", "Resource")),
              "reuse_factor": ("int", 1, None), "part": ("str", None, None),
-             "clock_period_ns": ("number", 1e-3, None), "csim_events": ("int", 0, None)}
+             "clock_period_ns": ("number", 1e-3, None), "csim_events": ("int", 0, None),
+             "bdt_csim_events": ("int", 0, None)}
     unknown = sorted(set(firmware) - set(known))
     if unknown:
         raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(known)}")

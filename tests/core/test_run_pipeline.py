@@ -21,9 +21,11 @@ TINY = {
     "data": {"events": 12000, "minbias_events": 12000},
     "models": [{"name": "tiny", "kind": "dnn", "hidden": [16, 8],
                 "pruning": {"target_sparsity": 0.5}}],
+    "bdts": [{"name": "tbdt", "max_trees": 10, "max_depth": 3, "scan_trees": [5, 10],
+              "scan_depths": [2, 3]}],
     "training": {"epochs": 1, "prune_epochs": 1, "qat_epochs": 1, "batch_size": 512},
     "quantization": {"scan_bits": []},
-    "firmware": {"csim_events": 2000},
+    "firmware": {"csim_events": 2000, "bdt_csim_events": 2000},
     "runtime": {"batch_sizes": [1, 64, 4096], "seconds": 0.05, "offered_rate": 1000,
                 "load_seconds": 0.3},
 }
@@ -61,6 +63,16 @@ def test_full_run_tiny(cli, reference):
     emu = metrics["emulation"]["models"]["tiny"]
     assert emu["emulator_equals_qkeras"] == emu["test_events"]
     assert emu["minbias_equals_qkeras"] == emu["minbias_events"]
+    bdt_fw = metrics["firmware"]["bdts"]["tbdt"]
+    assert bdt_fw["emulator_equals_csim"] == bdt_fw["csim_events"] == 2000
+    assert bdt_fw["conifer_estimate"]["label"] == "conifer estimate (precision-blind)"
+    bdt_emu = metrics["emulation"]["models"]["tbdt"]
+    assert bdt_emu["emulator_equals_train"] == bdt_emu["test_events"] > 0
+    assert bdt_emu["minbias_equals_train"] == bdt_emu["minbias_events"] > 0
+    for name in ("tbdt", "tbdt_firmware"):
+        assert metrics["models"][name]["resolution_sigma68"] > 0
+        assert metrics["models"][name]["rate_at_20GeV_hz"] > 0
+    assert metrics["training"]["bdts"]["tbdt"]["trees"] in (5, 10)
     onnx = metrics["onnx"]["models"]["tiny"]
     assert onnx["bitexact_equals_emulator"] == onnx["events"]
     assert onnx["quantized_equals_qkeras"] == onnx["events"]
@@ -76,6 +88,8 @@ def test_full_run_tiny(cli, reference):
     assert html.count("data:image/png;base64,") >= 5
     assert "Rate normalisation" in html
     assert "31.6 MHz" in html
+    assert "Trigger-sized BDT <b>tbdt</b>" in html
+    assert "BDTs: conifer estimate (precision-blind)" in html
     again = cli("run", config, "--out", out)
     assert again.code == 0
     assert again.err.count("cached") == 9
@@ -96,6 +110,9 @@ def _numbers(run_dir) -> dict:
             out[name] = {k: npz[k].tolist() for k in npz.files}
     for name in ("firmware_spec.json", "firmware_spec.npz"):
         out[name] = (run_dir / "firmware" / "tiny" / name).read_bytes()
+    for name in ("bdt_spec.json", "bdt_spec.npz"):
+        out[name] = (run_dir / "firmware" / "tbdt" / name).read_bytes()
+    out["bdt_firmware"] = metrics["firmware"]["bdts"]["tbdt"]["emulator_equals_csim"]
     return out
 
 
