@@ -478,9 +478,15 @@ def from_xgboost(model: Any, *, name: str = "bdt", precision: str | dict | None 
         n_features = int(learner["learner_model_param"]["num_feature"])
         base = learner["learner_model_param"]["base_score"]
         init_float = float(np.float32(str(base).strip("[]").split(",")[0]))
-        names = learner.get("feature_names") or feature_names
+        names = feature_names or learner.get("feature_names") or None
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputFileError(f"not an xgboost tree model ({type(exc).__name__}: {exc})") from exc
+    if feature_names is not None and len(feature_names) != n_features:
+        raise ConfigError(f"{len(feature_names)} column names given; the model has "
+                          f"{n_features} features")
+    if x_check is not None and (np.ndim(x_check) != 2 or np.shape(x_check)[1] != n_features):
+        raise ConfigError(f"events of shape {np.shape(x_check)} given; the model reads "
+                          f"{n_features} features per event")
     if best is not None:
         trees = trees[:best + 1]
     if not trees:

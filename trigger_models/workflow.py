@@ -254,10 +254,21 @@ def parse_bdts(section: Any) -> list[dict[str, Any]]:
         if not any(t <= bc["max_trees"] for t in bc["scan_trees"]) or not any(
                 d <= bc["max_depth"] for d in bc["scan_depths"]):
             raise ConfigError(f"bdts[{i}]: no scan point within max_trees/max_depth")
-        from triginfer.hls_export.bdt import parse_precision
+        from triginfer.hls_export.bdt import (
+            DEFAULT_WEIGHT,
+            MUON_INPUT_TYPE,
+            BdtPrecision,
+            check_precision,
+            parse_precision,
+        )
+        from triginfer.quantization.fixed import FixedType
 
         try:
-            parse_precision(bc["precision"])
+            given = parse_precision(bc["precision"])
+            inp = given.get("input", MUON_INPUT_TYPE)
+            check_precision(BdtPrecision(inp, given.get("threshold", inp),
+                                         given.get("weight", DEFAULT_WEIGHT),
+                                         given.get("score", FixedType(18, 4))))
         except ConfigError as exc:
             raise ConfigError(f"bdts[{i}].precision: {exc}") from exc
         out.append(bc)

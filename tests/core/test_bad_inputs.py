@@ -68,8 +68,18 @@ def goods(tmp_path_factory, small_root) -> dict[str, Path]:
     model = keras.Sequential([keras.layers.Input((3,)), keras.layers.Dense(2)])
     model.save(d / "m.h5")
     (d / "extras").mkdir()
+    import xgboost as xgb
+
+    from triginfer.hls_export.bdt import from_xgboost
+
+    rng = np.random.default_rng(2)
+    xb = rng.integers(-50, 50, (500, 3)) / 8
+    booster = xgb.XGBRegressor(n_estimators=4, max_depth=2, n_jobs=1).fit(xb, xb[:, 0] - xb[:, 1])
+    booster.save_model(d / "bdt.json")
+    from_xgboost(booster, name="b").save(d / "bdtfw")
     return {"fw": d / "fw", "fw21": d / "fw21", "npy": d / "x.npy", "onnx": d / "m.onnx",
-            "yaml": d / "cfg.yaml", "h5": d / "m.h5", "root": small_root, "extras": d / "extras"}
+            "yaml": d / "cfg.yaml", "h5": d / "m.h5", "root": small_root, "extras": d / "extras",
+            "xgb": d / "bdt.json", "bdtfw": d / "bdtfw"}
 
 
 # --- ways to break a file ---------------------------------------------------------------------
@@ -133,8 +143,12 @@ FILE_ARGS = [
                           "{bad}", "--out", "{out}/o.npy"], "yaml"),
     ("patterns --input", ["patterns", "--firmware", "{fw}", "--input", "{bad}", "--out",
                           "{out}/p.txt"], "npy"),
+    ("export-bdt --model", ["export-bdt", "--model", "{bad}", "--out", "{out}/bdt"], "xgb"),
+    ("export-bdt --input", ["export-bdt", "--model", "{xgb}", "--input", "{bad}", "--out",
+                            "{out}/bdt"], "npy"),
 ]
-FILE_EXT = {"yaml": ".yaml", "root": ".root", "h5": ".h5", "npy": ".npy", "onnx": ".onnx"}
+FILE_EXT = {"yaml": ".yaml", "root": ".root", "h5": ".h5", "npy": ".npy", "onnx": ".onnx",
+            "xgb": ".json"}
 
 
 # --- ways to break a firmware directory -------------------------------------------------------
@@ -210,6 +224,50 @@ SPEC_BREAKS: dict[str, Callable[[Path], None]] = {
                                           d.write_text("x")),
 }
 
+def _edit_bdt(directory: Path, json_fn=None, npz_fn=None) -> None:
+    if json_fn is not None:
+        path = directory / "bdt_spec.json"
+        doc = json.loads(path.read_text())
+        json_fn(doc)
+        path.write_text(json.dumps(doc))
+    if npz_fn is not None:
+        path = directory / "bdt_spec.npz"
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        npz_fn(arrays)
+        np.savez(path, **arrays)
+
+
+def _first_inner(a, key, value):
+    inner = np.nonzero(a["feature"] != -2)[0][0]
+    a[key] = a[key].copy()
+    a[key][inner] = value
+
+
+BDT_BREAKS: dict[str, Callable[[Path], None]] = {
+    "json missing": lambda d: (d / "bdt_spec.json").unlink(),
+    "npz missing": lambda d: (d / "bdt_spec.npz").unlink(),
+    "not json": lambda d: (d / "bdt_spec.json").write_text("{ nope"),
+    "npz garbage": lambda d: (d / "bdt_spec.npz").write_bytes(b"PK\x03\x04garbage"),
+    "unknown schema": lambda d: _edit_bdt(d, lambda doc: doc.__setitem__("schema_version", 7)),
+    "bad score type": lambda d: _edit_bdt(d, lambda doc: doc["types"].__setitem__(
+        "score", "fixed<banana>")),
+    "leaf outside the score type": lambda d: _edit_bdt(d, lambda doc: doc["types"].__setitem__(
+        "score", "fixed<3,2>")),
+    "feature out of range": lambda d: _edit_bdt(d, npz_fn=lambda a: _first_inner(
+        a, "feature", 99)),
+    "child pointing back": lambda d: _edit_bdt(d, npz_fn=lambda a: _first_inner(
+        a, "children_left", 0)),
+    "threshold outside its type": lambda d: _edit_bdt(d, npz_fn=lambda a: _first_inner(
+        a, "threshold", 10**9)),
+    "offsets broken": lambda d: _edit_bdt(d, npz_fn=lambda a: a.__setitem__(
+        "tree_offsets", a["tree_offsets"][::-1].copy())),
+    "summation unknown": lambda d: _edit_bdt(d, lambda doc: doc.__setitem__(
+        "summation", "random")),
+    "n_features not a number": lambda d: _edit_bdt(d, lambda doc: doc.__setitem__(
+        "n_features", "three")),
+}
+
 SPEC_COMMANDS = {
     "emulate": ["emulate", "--firmware", "{fw}", "--input", "{npy}", "--out", "{out}/o.npy"],
     "export-onnx": ["export-onnx", "--firmware", "{fw}", "--out", "{out}/m.onnx"],
@@ -237,6 +295,7 @@ OUTPUT_COMMANDS = {
               "--seconds", "0.01"],
     "loadtest": ["loadtest", "--onnx", "{onnx}", "--name", "m", "--wait", "0.5", "--out",
                  "{dest}"],
+    "export-bdt": ["export-bdt", "--model", "{xgb}", "--out", "{dest}"],
 }
 
 
@@ -323,6 +382,19 @@ BAD_FLAGS = [
     ["loadtest", "--onnx", "{onnx}", "--name", "x", "--protocol", "ftp"],
     ["loadtest", "--onnx", "{onnx}", "--name", "x", "--wait", "0"],
     ["patterns", "--firmware", "{fw}", "--out", "{out}/p.txt", "--events", "0"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--precision", "weight=ap_fixed<8,1>"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--precision", "score=ap_fixed<16,1>"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--precision", "banana"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--precision", "size=ap_fixed<8,3>"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--precision", "input=ap_fixed<6,2>",
+     "--input", "{npy}", "--columns", "a,b,c,d"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--columns", "a,b"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--backend", "verilog"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--features", "muon_engineered"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--check-events", "0"],
+    ["export-bdt", "--model", "{h5}", "--out", "{out}/b"],
+    ["emulate", "--firmware", "{bdtfw}", "--input", "{npy}", "--out", "{out}/o.npy",
+     "--monitor"],
     ["banana"],
     [],
 ]
@@ -353,6 +425,11 @@ BAD_CONFIG_VALUES = [
     ("data", "events", -10, "data.events"),
     ("data", "step_size", 0, "data.step_size"),
     ("data", "source", "banana", "data.source"),
+    ("bdts", None, {"name": "x"}, "bdts"),
+    ("bdts", None, [{"name": "x", "max_trees": 0}], "bdts[0].max_trees"),
+    ("bdts", None, [{"name": "x", "depth": 3}], "bdts[0]: unknown key"),
+    ("bdts", None, [{"name": "x", "precision": "score=ap_fixed<16,1>"}], "bdts[0]"),
+    ("bdts", None, [{"name": "x", "scan_trees": [500]}], "bdts[0]: no scan point"),
     ("seed", None, "abc", "seed"),
     ("bananas", None, 1, "bananas"),
 ]
@@ -460,6 +537,12 @@ def _cases() -> list[Case]:
         for how, fn in SPEC_BREAKS.items():
             cases.append(Case(f"{command} spec [{how}]", argv,
                               lambda tmp, goods, fn=fn: (fn(tmp / "fw"), {})[1], copies=("fw",)))
+    for how, fn in BDT_BREAKS.items():
+        cases.append(Case(f"emulate bdt spec [{how}]",
+                          ["emulate", "--firmware", "{bdtfw}", "--input", "{npy}", "--out",
+                           "{out}/o.npy"],
+                          lambda tmp, goods, fn=fn: (fn(tmp / "bdtfw"), {})[1],
+                          copies=("bdtfw",)))
     for command, argv in OUTPUT_COMMANDS.items():
         for how, fn in OUTPUT_BREAKS.items():
             cases.append(Case(f"{command} out [{how}]", argv,
@@ -500,7 +583,7 @@ def test_the_table_is_large():
     assert len(CASES) >= 190
     assert commands >= {"simulate", "inspect", "run", "train", "export-hls", "export-onnx",
                         "export-triton", "export-cmssw", "emulate", "patterns", "bench",
-                        "serve", "loadtest"}
+                        "serve", "loadtest", "export-bdt"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -12,7 +12,8 @@ import yaml
 from triginfer.rootio import read_sample
 from triginfer.simulation import simulate_minbias, simulate_muons
 
-SUBCOMMANDS = ("simulate", "inspect", "run", "train", "export-hls", "emulate", "export-onnx",
+SUBCOMMANDS = ("simulate", "inspect", "run", "train", "export-hls", "export-bdt", "emulate",
+               "export-onnx",
                "export-triton")
 
 
