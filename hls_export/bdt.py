@@ -516,7 +516,7 @@ def from_xgboost(model: Any, *, name: str = "bdt", precision: str | dict | None 
     th_type = prec.threshold
     grid = prec.input.lsb
     lo, hi = prec.input.min_value, prec.input.max_value
-    feats, thrs, lefts, rights, vals, vfloat, offsets = [], [], [], [], [], [], [0]
+    feats, thrs, lefts, rights, vfloat, offsets = [], [], [], [], [], [0]
     constant_splits = 0
     for left, right, cond, feat in raw:
         # rebuild each tree in preorder, snapping thresholds and dropping constant splits

@@ -96,8 +96,8 @@ def test_default_types_hold_the_features_and_every_partial_sum(small, data):
     bound = abs(spec.init) + sum(np.abs(spec.tree(t)["value"]).max()
                                  for t in range(spec.n_trees))
     assert bound <= p.score.max_mantissa
-    assert p.score.rounding == "RND_CONV" and p.weight.to_float(p.weight.quantize(
-        np.array([1.0])))[0] == 1.0
+    assert p.score.rounding == "RND_CONV"
+    assert p.weight.to_float(p.weight.quantize(np.array([1.0])))[0] == 1.0
 
 
 def test_grid_type():
