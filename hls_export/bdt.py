@@ -693,26 +693,25 @@ def write_firmware(spec: BdtSpec, out_dir: str | os.PathLike, backend: str = "hl
                    clock_period: float = 5.0, part: str = "xcvu13p-flga2577-2-e",
                    project_name: str = "conifer_bdt") -> dict:
     """Write the BDT firmware into ``out_dir``: the spec (``bdt_spec.json/npz``), the conifer
-    HLS project under ``hls/`` (or VHDL under ``vhdl/``) with a testbench that links
-    (``hls/bdt_csim.cpp``), and ``bdt_firmware.json`` (types, sizes, conifer's estimate)."""
+    HLS project under ``hls/`` with a testbench that links
+    (``hls/conifer_bdt_csim.cpp``), and ``bdt_firmware.json`` (types, sizes, conifer's estimate)."""
     out_dir = Path(out_dir)
+    if backend != "hls":
+        raise ConfigError(f"BDT backend {backend!r}: only 'hls' is offered (conifer's VHDL "
+                          "backend needs one type for inputs, thresholds and scores)")
     out_dir.mkdir(parents=True, exist_ok=True)
     spec.save(out_dir)
-    sub = out_dir / ("hls" if backend == "hls" else "vhdl")
+    sub = out_dir / "hls"
     if sub.exists():
         shutil.rmtree(sub)
-    model = conifer_model(spec, sub, "xilinxhls" if backend == "hls" else "vhdl",
+    model = conifer_model(spec, sub, "xilinxhls",
                           clock_period=clock_period, part=part, project_name=project_name)
     model.write()
-    if backend == "hls":
-        header = sub / "firmware" / f"{project_name}.h"
-        text = header.read_text()
-        # conifer 1.11 declares a third argument (tree_scores) the top function does not take
-        text = text.replace(",\n\tscore_t tree_scores[BDT::fn_classes(n_classes) * n_trees]);",
-                            ");")
-        header.write_text(text)
-        (sub / f"{project_name}_csim.cpp").write_text(
-            TESTBENCH.replace("PROJECT", project_name))
+    header = sub / "firmware" / f"{project_name}.h"
+    # conifer 1.11 declares a third argument (tree_scores) the top function does not take
+    header.write_text(header.read_text().replace(
+        ",\n\tscore_t tree_scores[BDT::fn_classes(n_classes) * n_trees]);", ");"))
+    (sub / f"{project_name}_csim.cpp").write_text(TESTBENCH.replace("PROJECT", project_name))
     try:
         estimate = conifer_estimate(spec)
     except Exception as exc:   # experimental in conifer; never fatal

@@ -387,7 +387,7 @@ def _cmd_export_bdt(args: argparse.Namespace) -> int:
     est = summary["conifer_estimate"]
     print(f"BDT firmware ({spec.n_trees} trees, depth {spec.max_depth}, {spec.n_features} "
           f"features) written to {args.out}: bdt_spec.json/.npz and the conifer "
-          f"{'HLS project (hls/)' if args.backend == 'hls' else 'VHDL (vhdl/)'}")
+          "HLS project (hls/)")
     for role, text in summary["conifer_types"].items():
         print(f"  {role:<19s} {text}")
     if est.get("latency") is not None:
@@ -888,7 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-bdt", parents=[common],
                        help="turn an xgboost BDT into FPGA firmware (conifer) and a BDT spec",
                        description="Convert an xgboost regressor (saved as JSON) with conifer "
-                                   "into an HLS project (or VHDL) with precisions triginfer "
+                                   "into an HLS project with precisions triginfer "
                                    "chooses and checks (inputs exact for the features, "
                                    "thresholds on the input grid, one-hot weights exact, "
                                    "scores rounded with enough integer bits), plus "
@@ -896,8 +896,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "that corrupt conifer firmware silently are refused.")
     p.add_argument("--model", required=True, help="xgboost model saved with save_model (.json)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--backend", default="hls", choices=["hls", "vhdl"],
-                   help="conifer backend: hls (Vitis/Vivado HLS C++, default) or vhdl")
+    p.add_argument("--backend", default="hls", choices=["hls"],
+                   help="conifer backend: hls (Vitis/Vivado HLS C++; conifer's VHDL backend "
+                        "needs one type for inputs, thresholds and scores and is not offered)")
     p.add_argument("--precision", default=None,
                    help="types by role, e.g. 'input=ap_fixed<12,4>,score=ap_fixed<18,5,"
                         "AP_RND_CONV,AP_SAT>' (roles: input, threshold, weight, score; the "

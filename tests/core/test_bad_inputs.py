@@ -389,7 +389,7 @@ BAD_FLAGS = [
     ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--precision", "input=ap_fixed<6,2>",
      "--input", "{npy}", "--columns", "a,b,c,d"],
     ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--columns", "a,b"],
-    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--backend", "verilog"],
+    ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--backend", "vhdl"],
     ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--features", "muon_engineered"],
     ["export-bdt", "--model", "{xgb}", "--out", "{out}/b", "--check-events", "0"],
     ["export-bdt", "--model", "{h5}", "--out", "{out}/b"],
