@@ -34,6 +34,8 @@ bench: $(STAMP)
 		--onnx $(RUN_DIR)/onnx/dnn_float.onnx --events 1000000 --out $(RUN_DIR)/bench/engine.json
 	$(VENV)/bin/python benchmarks/bench_emulator.py --zoo --events 20000 \
 		--out $(RUN_DIR)/bench/emulator_zoo.json
+	$(VENV)/bin/python benchmarks/bench_bdt.py --events 1000000 --conifer-events 20000 \
+		--out $(RUN_DIR)/bench/bdt.json
 	$(VENV)/bin/python benchmarks/validate_fpga_estimate.py
 
 clean:
