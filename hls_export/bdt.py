@@ -452,6 +452,17 @@ def _xgboost_doc(model: Any) -> tuple[dict, int | None]:
     return json.loads(bytes(raw).decode()), (int(best) if best is not None else None)
 
 
+def xgboost_features(model: Any) -> tuple[int, list[str] | None]:
+    """(number of features, feature names or None) of an xgboost model or its JSON file."""
+    doc, _ = _xgboost_doc(model)
+    try:
+        learner = doc["learner"]
+        return (int(learner["learner_model_param"]["num_feature"]),
+                learner.get("feature_names") or None)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputFileError(f"not an xgboost tree model ({type(exc).__name__}: {exc})") from exc
+
+
 def from_xgboost(model: Any, *, name: str = "bdt", precision: str | dict | None = None,
                  input_type: FixedType | None = None, feature_names: list[str] | None = None,
                  features: dict | None = None, settings: dict | None = None,

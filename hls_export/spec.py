@@ -250,6 +250,10 @@ class FirmwareSpec:
         """
         directory = Path(directory)
         json_path, npz_path = directory / JSON_NAME, directory / NPZ_NAME
+        if not json_path.exists() and (directory / "bdt_spec.json").exists():
+            raise InputFileError(
+                f"{directory}: holds BDT firmware (bdt_spec.json); this command takes network "
+                "firmware (firmware_spec.json); BDT firmware runs with `triginfer emulate`")
         for path in (json_path, npz_path):
             if not path.exists():
                 raise InputFileError(

@@ -357,31 +357,32 @@ def _cmd_export_bdt(args: argparse.Namespace) -> int:
         from triginfer.emulation.files import open_npy
 
         x_check = open_npy(args.input).astype(np.float64)
-    spec = from_xgboost(args.model, name=Path(args.out).name or "bdt", precision=args.precision,
-                        feature_names=columns, x_check=x_check, settings={})
     from triginfer.features import ENGINEERED_NAMES
+    from triginfer.hls_export.bdt import MUON_INPUT_TYPE, xgboost_features
 
+    n_features, names = xgboost_features(args.model)
+    if columns is not None and len(columns) != n_features:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError(f"--columns names {len(columns)} columns; the model has "
+                          f"{n_features} features")
     if args.features == "muon_engineered" or (
-            args.features is None and spec.feature_names() == list(ENGINEERED_NAMES)):
-        if spec.n_features != len(ENGINEERED_NAMES):
+            args.features is None and columns is None and names == list(ENGINEERED_NAMES)):
+        if n_features != len(ENGINEERED_NAMES):
             from triginfer.errors import ConfigError
 
-            raise ConfigError(f"{args.model}: the model has {spec.n_features} features, the "
+            raise ConfigError(f"{args.model}: the model has {n_features} features, the "
                               f"muon_engineered set {len(ENGINEERED_NAMES)}")
-        from triginfer.hls_export.bdt import MUON_INPUT_TYPE
-
         features = {"set": "muon_engineered", "columns": list(ENGINEERED_NAMES)}
         input_type = MUON_INPUT_TYPE
-        spec = from_xgboost(args.model, name=spec.name, precision=args.precision,
-                            input_type=input_type, x_check=x_check, features=features,
-                            settings={"target_scale": args.target_scale})
-    elif columns:
-        if len(columns) != spec.n_features:
-            from triginfer.errors import ConfigError
-
-            raise ConfigError(f"--columns names {len(columns)} columns; the model has "
-                              f"{spec.n_features} features")
-        spec.features = {"columns": columns}
+        settings = {"target_scale": args.target_scale}
+    else:
+        settings = {}
+        if columns or names:
+            features = {"columns": list(columns or names)}
+    spec = from_xgboost(args.model, name=Path(args.out).name or "bdt", precision=args.precision,
+                        input_type=input_type, feature_names=columns, x_check=x_check,
+                        features=features, settings=settings)
     summary = write_firmware(spec, args.out, backend=args.backend, clock_period=args.clock_ns,
                              part=args.part)
     est = summary["conifer_estimate"]

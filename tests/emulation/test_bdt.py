@@ -244,3 +244,61 @@ def test_emulator_equals_hls_csim(small, data, tmp_path):
     x = _events(data[0], 20_000, seed=5)
     _assert_equal(BdtEmulator(B.BdtSpec.load(tmp_path / "fw")).predict(x),
                   B.csim(tmp_path / "fw", x), "emulator vs HLS C-sim")
+
+
+# --- the command line ---------------------------------------------------------------------------
+def test_cli_export_bdt_then_emulate_root_and_columns(cli, data, small_root, tmp_path):
+    """export-bdt finds the muon feature set from the model's feature names; emulate runs the
+    firmware over a ROOT file (features computed from the station words) and a BDT of other
+    columns over a .npy array, equal to the emulator called directly."""
+    import xgboost as xgb
+
+    from triginfer.emulation.files import firmware_inputs
+    from triginfer.features import ENGINEERED_NAMES, has_track
+    from triginfer.rootio import read_sample
+
+    x, y = data
+    model = xgb.XGBRegressor(n_estimators=6, max_depth=3, n_jobs=2).fit(x[:20_000], y[:20_000])
+    model.get_booster().feature_names = list(ENGINEERED_NAMES)
+    model.save_model(tmp_path / "muon_bdt.json")
+    r = cli("export-bdt", "--model", tmp_path / "muon_bdt.json", "--out", tmp_path / "fw")
+    assert r.code == 0, r.err
+    assert "ap_fixed<12,4,AP_RND_CONV,AP_SAT>" in r.out
+    spec = B.BdtSpec.load(tmp_path / "fw")
+    assert spec.features["set"] == "muon_engineered"
+    assert (tmp_path / "fw" / "hls" / "conifer_bdt_csim.cpp").exists()
+    r = cli("emulate", "--firmware", tmp_path / "fw", "--input", small_root, "--out",
+            tmp_path / "o.npy", "--quiet")
+    assert r.code == 0, r.err
+    out = np.load(tmp_path / "o.npy")
+    sample = read_sample(small_root, "muons")
+    expected = BdtEmulator(spec).predict(firmware_inputs(spec, sample))[:, 0]
+    _assert_equal(out["output_0"], expected, "emulate (ROOT) vs emulator")
+    assert np.array_equal(out["has_track"], has_track(sample).astype(np.int8))
+
+    rng = np.random.default_rng(4)
+    xc = rng.integers(-40, 40, (3000, 3)) / 4
+    other = xgb.XGBRegressor(n_estimators=5, max_depth=2, n_jobs=2).fit(xc, xc[:, 0] * xc[:, 1])
+    other.save_model(tmp_path / "other.json")
+    np.save(tmp_path / "xc.npy", xc)
+    r = cli("export-bdt", "--model", tmp_path / "other.json", "--columns", "a,b,c", "--input",
+            tmp_path / "xc.npy", "--out", tmp_path / "fw2")
+    assert r.code == 0, r.err
+    spec2 = B.BdtSpec.load(tmp_path / "fw2")
+    assert spec2.precision.input == FixedType(7, 5, True, "RND_CONV", "SAT")   # -10..9.75 by 1/4
+    r = cli("emulate", "--firmware", tmp_path / "fw2", "--input", tmp_path / "xc.npy", "--out",
+            tmp_path / "o2.npy", "--quiet")
+    assert r.code == 0, r.err
+    _assert_equal(np.load(tmp_path / "o2.npy")["output_0"], BdtEmulator(spec2).predict(xc),
+                  "emulate (npy) vs emulator")
+
+
+@pytest.mark.slow
+def test_cli_export_bdt_compile_checks_the_csim(cli, small, tmp_path):
+    small.save_model(tmp_path / "m.json")
+    r = cli("export-bdt", "--model", tmp_path / "m.json", "--out", tmp_path / "fw", "--compile",
+            "--check-events", "3000")
+    assert r.code == 0, r.err
+    assert "3000/3000 events equal" in r.out
+    check = json.loads((tmp_path / "fw" / "csim_check.json").read_text())
+    assert check == {"events": 3000, "emulator_equals_csim": 3000}
