@@ -30,9 +30,12 @@ def choose_width(bits: list[int], sigmas: list[float], float_sigma: float,
 
 
 def scan_bit_widths(mc, reference_model, data, tcfg, bits_list: list[int], epochs: int,
-                    tolerance: float, out_dir: Path, seed: int, quiet: bool = False
-                    ) -> dict[str, Any]:
-    """Run the scan for model config ``mc`` starting from ``reference_model``'s weights."""
+                    tolerance: float, out_dir: Path, seed: int, quiet: bool = False,
+                    unpruned_model=None) -> dict[str, Any]:
+    """Run the scan for model config ``mc`` starting from ``reference_model``'s weights (the
+    pruned float model when the model is pruned). ``unpruned_model``, when given, is the
+    float model before pruning: each point is also compared with it (and both references
+    are drawn, labelled), since pruning alone already costs resolution."""
     from tqdm.auto import tqdm
 
     from triginfer.quantization.pruning import apply_pruning, pruning_callbacks, strip
@@ -45,6 +48,10 @@ def scan_bit_widths(mc, reference_model, data, tcfg, bits_list: list[int], epoch
     x_te, true_pt = model_inputs(mc.kind, data.test), data.test.truth["gen_pt"]
     float_sigma = m.sigma68(m.relative_residual(
         predict(reference_model, x_te)[:, 0] / TARGET_SCALE, true_pt))
+    unpruned_sigma = None
+    if unpruned_model is not None:
+        unpruned_sigma = m.sigma68(m.relative_residual(
+            predict(unpruned_model, x_te)[:, 0] / TARGET_SCALE, true_pt))
     rows = []
     for bits in tqdm(bits_list, desc=f"{mc.name} bit scan", disable=True if quiet else None):
         set_seeds(seed)
@@ -63,12 +70,19 @@ def scan_bit_widths(mc, reference_model, data, tcfg, bits_list: list[int], epoch
         sigma = m.sigma68(m.relative_residual(predict(model, x_te)[:, 0] / TARGET_SCALE, true_pt))
         rows.append({"bits": bits, "sigma68": sigma,
                      "relative_to_float": sigma / float_sigma - 1.0})
+        if unpruned_sigma is not None:
+            rows[-1]["relative_to_unpruned_float"] = sigma / unpruned_sigma - 1.0
         log.info("bit scan %s: %2d bits -> sigma68 %.4f (%+.1f%% vs float)", mc.name, bits, sigma,
                  100 * (sigma / float_sigma - 1.0))
     sigmas = [r["sigma68"] for r in rows]
     chosen = choose_width(bits_list, sigmas, float_sigma, tolerance)
+    pruned = mc.target_sparsity > 0
     plot = plots.bit_scan(list(bits_list), sigmas, float_sigma, tolerance, chosen,
-                          out_dir / f"{mc.name}_bit_scan.png")
+                          out_dir / f"{mc.name}_bit_scan.png",
+                          float_label="float, pruned (reference)" if pruned else "float",
+                          unpruned_sigma=unpruned_sigma if pruned else None)
     return {"model": mc.name, "float_sigma68": float_sigma, "tolerance": tolerance,
+            "reference": "float_pruned" if pruned else "float",
+            "unpruned_float_sigma68": unpruned_sigma,
             "rows": rows, "chosen_bits": chosen, "plot": plot.name,
             "epochs_per_point": epochs}

@@ -357,6 +357,7 @@ def evaluate(predictions: dict[str, dict[str, np.ndarray]], data: Dataset, out_d
         res = m.resolution(qpt, true_pt)
         resolutions[name] = res.as_dict()
         entry: dict[str, Any] = {"resolution_sigma68": res.sigma68,
+                                 "resolution_sigma68_err": m.bootstrap_sigma68(qpt, true_pt),
                                  "resolution_gauss": res.gauss_sigma,
                                  "resolution_per_bin": res.as_dict(),
                                  "charge_misassignment": m.charge_misassignment(qpt, true_qpt),
@@ -364,20 +365,33 @@ def evaluate(predictions: dict[str, dict[str, np.ndarray]], data: Dataset, out_d
         for thr in thresholds:
             scale = m.derive_scale(true_pt, pred_pt, thr)
             entry["scales"][f"{thr:g}"] = scale
-            curves[thr][name] = m.turn_on(true_pt, pred_pt, thr, scale)
+            curves[thr][name] = m.turn_on(true_pt, pred_pt, thr, scale,
+                                          bins=np.linspace(0.25 * thr, 2.5 * thr, 46))
         if "minbias" in pred and data.rate_per_event:
             mb_pt = m.pt_from_q_over_pt(pred["minbias"])
             mb_pt[pred["minbias"] == 0] = 0.0  # no track: never fires
-            rates = []
-            for thr in rate_thresholds:
-                scale = m.derive_scale(true_pt, pred_pt, thr)
-                rates.append(m.rate(mb_pt, thr, scale, data.rate_per_event))
-            rate_curves[name] = {"thresholds": list(rate_thresholds), "rate_hz": rates}
+            points = [m.rate_with_uncertainty(mb_pt, thr, m.derive_scale(true_pt, pred_pt, thr),
+                                              data.rate_per_event) for thr in rate_thresholds]
+            rate_curves[name] = {"thresholds": list(rate_thresholds),
+                                 **{k: [p[k] for p in points]
+                                    for k in ("rate_hz", "err_lo_hz", "err_hi_hz", "passing")}}
+            entry["rate"] = {}
             for thr in thresholds:
-                entry["rate_hz"][f"{thr:g}"] = m.rate(mb_pt, thr, entry["scales"][f"{thr:g}"],
-                                                      data.rate_per_event)
+                r = m.rate_with_uncertainty(mb_pt, thr, entry["scales"][f"{thr:g}"],
+                                            data.rate_per_event)
+                entry["rate"][f"{thr:g}"] = r
+                entry["rate_hz"][f"{thr:g}"] = r["rate_hz"]
             entry["rate_at_20GeV_hz"] = entry["rate_hz"].get("20")
+            entry["rate_at_20GeV"] = entry["rate"].get("20")
         result["models"][name] = entry
+    reference = "analytic" if "analytic" in result["models"] else None
+    if reference and "rate" in result["models"][reference]:
+        ref_rate = result["models"][reference]["rate"]
+        for entry in result["models"].values():
+            if "rate" in entry:
+                entry["rate_ratio_to_analytic"] = {
+                    thr: m.ratio_with_uncertainty(r["passing"], ref_rate[thr]["passing"])
+                    for thr, r in entry["rate"].items()}
     result["plots"] = {
         "resolution": plots.resolution_vs_pt(resolutions, out_dir / "resolution_vs_pt.png").name,
         "turn_on": plots.turn_ons(curves, out_dir / "turn_on.png").name,

@@ -143,8 +143,78 @@ def turn_on(true_pt: np.ndarray, pred_pt: np.ndarray, threshold: float, scale: f
     k = np.bincount(idx[ok], weights=passed[ok].astype(float), minlength=len(bins) - 1)
     eff = np.divide(k, n, out=np.full_like(n, np.nan), where=n > 0)
     err = np.sqrt(np.divide(eff * (1 - eff), n, out=np.zeros_like(n), where=n > 0))
+    lo, hi = clopper_pearson(k, n)
     return {"bin_edges": bins.tolist(), "efficiency": eff.tolist(), "error": err.tolist(),
-            "counts": n.tolist()}
+            "cp_lo": lo.tolist(), "cp_hi": hi.tolist(), "counts": n.tolist(),
+            "passed": k.tolist()}
+
+
+#: Confidence level of every interval the project quotes (one standard deviation).
+CL = 0.6827
+
+
+def clopper_pearson(k: np.ndarray | int, n: np.ndarray | int, cl: float = CL
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) central interval of a binomial fraction ``k/n``: ``(lo, hi)``;
+    ``(0, 1)`` where ``n`` is 0. Arrays broadcast."""
+    from scipy.stats import beta
+
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    alpha = 1.0 - cl
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k > 0, beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+        hi = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    lo = np.where(n > 0, lo, 0.0)
+    hi = np.where(n > 0, hi, 1.0)
+    return lo, hi
+
+
+def poisson_interval(k: np.ndarray | int, cl: float = CL) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) central interval of a Poisson mean given ``k`` observed counts."""
+    from scipy.stats import chi2
+
+    k = np.asarray(k, dtype=float)
+    alpha = 1.0 - cl
+    lo = np.where(k > 0, chi2.ppf(alpha / 2, 2 * k) / 2, 0.0)
+    hi = chi2.ppf(1 - alpha / 2, 2 * (k + 1)) / 2
+    return lo, hi
+
+
+def rate_with_uncertainty(pred_pt_minbias: np.ndarray, threshold: float, scale: float,
+                          rate_per_event: float) -> dict[str, float]:
+    """The rate (Hz) of ``scale * pT_pred > threshold`` with its statistical interval: the
+    passing count ``k`` of ``N`` minbias events is binomial, so the interval is Clopper-Pearson
+    on ``k/N`` times ``N * rate_per_event`` (Poisson-like for ``k << N``)."""
+    n = len(pred_pt_minbias)
+    k = int(np.count_nonzero(scale * pred_pt_minbias > threshold))
+    lo, hi = clopper_pearson(k, n)
+    total = n * rate_per_event
+    return {"rate_hz": k * rate_per_event, "err_lo_hz": float(k * rate_per_event - lo * total),
+            "err_hi_hz": float(hi * total - k * rate_per_event), "passing": k, "minbias": n}
+
+
+def ratio_with_uncertainty(k_num: int, k_den: int) -> dict[str, float]:
+    """Ratio of two rates measured on the same minbias events, ``k_num / k_den``, with the
+    uncertainty of independent Poisson counts (conservative: the two counts share events,
+    which makes the true uncertainty of the ratio smaller)."""
+    if k_den == 0:
+        return {"ratio": float("nan"), "error": float("nan")}
+    ratio = k_num / k_den
+    rel = np.sqrt((1.0 / k_num if k_num else 1.0) + 1.0 / k_den)
+    return {"ratio": float(ratio), "error": float(ratio * rel)}
+
+
+def bootstrap_sigma68(pred_q_over_pt: np.ndarray, true_pt: np.ndarray, n_boot: int = 100,
+                      seed: int = 0) -> float:
+    """Statistical uncertainty of the inclusive ``sigma68`` from ``n_boot`` bootstrap
+    resamples of the test muons (standard deviation of the resampled values)."""
+    r = relative_residual(pred_q_over_pt, true_pt)
+    if len(r) < 20:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    values = [sigma68(r[rng.integers(0, len(r), len(r))]) for _ in range(n_boot)]
+    return float(np.std(values, ddof=1))
 
 
 def rate(pred_pt_minbias: np.ndarray, threshold: float, scale: float,

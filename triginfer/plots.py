@@ -53,40 +53,73 @@ def resolution_vs_pt(resolutions: Mapping[str, dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def turn_ons(curves: Mapping[float, Mapping[str, dict]], path: Path) -> Path:
-    """Efficiency vs true pT, one panel per threshold, one line per model."""
+def turn_ons(curves: Mapping[float, Mapping[str, dict]], path: Path,
+             reference: str | None = "analytic") -> Path:
+    """Efficiency vs true pT on a linear axis around each threshold (0.25x to 2.5x), one
+    column per threshold, Clopper-Pearson bands, and a ratio panel to ``reference``."""
     plt = _plt()
     thresholds = list(curves)
-    fig, axes = plt.subplots(1, len(thresholds), figsize=(6 * len(thresholds), 5.5), sharey=True)
-    axes = np.atleast_1d(axes)
-    for ax, thr in zip(axes, thresholds, strict=True):
+    fig, axes = plt.subplots(2, len(thresholds), figsize=(6 * len(thresholds), 7.5),
+                             sharex="col", gridspec_kw={"height_ratios": [3, 1]}, squeeze=False)
+    for col, thr in enumerate(thresholds):
+        ax, rax = axes[0, col], axes[1, col]
+        ref = curves[thr].get(reference) if reference else None
         for name, c in curves[thr].items():
             edges = np.asarray(c["bin_edges"])
-            centers = np.sqrt(edges[1:] * edges[:-1])
-            ax.errorbar(centers, c["efficiency"], yerr=c["error"], marker=".", lw=1,
-                        label=name)
+            centers = 0.5 * (edges[1:] + edges[:-1])
+            eff = np.asarray(c["efficiency"], dtype=float)
+            line, = ax.plot(centers, eff, marker=".", lw=1, label=name)
+            if "cp_lo" in c:
+                ax.fill_between(centers, c["cp_lo"], c["cp_hi"], color=line.get_color(),
+                                alpha=0.2, lw=0)
+            if ref is not None:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ratio = eff / np.asarray(ref["efficiency"], dtype=float)
+                rax.plot(centers, ratio, marker=".", lw=1, color=line.get_color())
         ax.axvline(thr, color="gray", ls="--", lw=1)
         ax.axhline(0.9, color="gray", ls=":", lw=1)
-        ax.set_xscale("log")
-        ax.set_xlabel(r"true $p_T$ [GeV]")
-        ax.set_title(f"threshold {thr:g} GeV", fontsize=14)
+        ax.set_xlim(0.25 * thr, 2.5 * thr)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"threshold {thr:g} GeV (90% of muons at {thr:g} GeV pass)", fontsize=12)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("efficiency")
-    axes[0].legend(fontsize=10, loc="lower right")
+        rax.axhline(1.0, color="gray", lw=1)
+        rax.axvline(thr, color="gray", ls="--", lw=1)
+        rax.set_ylim(0.5, 1.5)
+        rax.set_xlabel(r"true muon $p_T$ [GeV]")
+        rax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("efficiency (fraction of muons passing)")
+    axes[1, 0].set_ylabel(f"ratio to {reference}" if reference else "")
+    axes[0, 0].legend(fontsize=9, loc="lower right")
     return _save(fig, path)
 
 
-def rates(curves: Mapping[str, dict], path: Path) -> Path:
-    """Trigger rate vs threshold (90% convention), one line per model."""
+def rates(curves: Mapping[str, dict], path: Path, reference: str | None = "analytic") -> Path:
+    """Trigger rate vs threshold (90% convention), one line per model with its statistical
+    band, and a ratio panel to ``reference``."""
     plt = _plt()
-    fig, ax = plt.subplots()
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    ref = curves.get(reference) if reference else None
     for name, c in curves.items():
-        ax.plot(c["thresholds"], np.asarray(c["rate_hz"]) / 1e3, marker="o", label=name)
+        thr = np.asarray(c["thresholds"], dtype=float)
+        r = np.asarray(c["rate_hz"], dtype=float) / 1e3
+        line, = ax.plot(thr, r, marker="o", ms=4, label=name)
+        if "err_lo_hz" in c:
+            ax.fill_between(thr, r - np.asarray(c["err_lo_hz"]) / 1e3,
+                            r + np.asarray(c["err_hi_hz"]) / 1e3, color=line.get_color(),
+                            alpha=0.2, lw=0)
+        if ref is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.asarray(c["rate_hz"], float) / np.asarray(ref["rate_hz"], float)
+            rax.plot(thr, ratio, marker="o", ms=4, color=line.get_color())
     ax.set_yscale("log")
-    ax.set_xlabel(r"$p_T$ threshold (90% efficiency point) [GeV]")
-    ax.set_ylabel("rate [kHz]")
-    ax.legend(fontsize=11)
+    ax.set_ylabel("L1 rate [kHz]")
+    ax.legend(fontsize=9)
     ax.grid(alpha=0.3, which="both")
+    rax.axhline(1.0, color="gray", lw=1)
+    rax.set_xlabel(r"$p_T$ threshold (90% efficiency point) [GeV]")
+    rax.set_ylabel(f"ratio to {reference}" if reference else "")
+    rax.grid(alpha=0.3)
     return _save(fig, path)
 
 
@@ -106,18 +139,22 @@ def loss_curves(histories: Mapping[str, Mapping[str, list[float]]], path: Path) 
 
 
 def bit_scan(bits: list[int], sigmas: list[float], float_sigma: float, tolerance: float,
-             chosen: int | None, path: Path) -> Path:
-    """Resolution vs uniform bit width, with the float reference and its tolerance band."""
+             chosen: int | None, path: Path, float_label: str = "float",
+             unpruned_sigma: float | None = None) -> Path:
+    """Resolution vs uniform bit width, with the float reference (and, for a pruned model,
+    the unpruned float model too) and the tolerance band."""
     plt = _plt()
     fig, ax = plt.subplots()
-    ax.plot(bits, sigmas, marker="o", label="quantized")
-    ax.axhline(float_sigma, color="k", ls="--", label="float")
+    ax.plot(bits, sigmas, marker="o", label="quantized (QAT from the reference)")
+    ax.axhline(float_sigma, color="k", ls="--", label=float_label)
+    if unpruned_sigma is not None:
+        ax.axhline(unpruned_sigma, color="purple", ls="-.", label="float, unpruned")
     ax.axhspan(float_sigma, float_sigma * (1 + tolerance), color="green", alpha=0.15,
                label=f"float + {tolerance:.0%}")
     if chosen is not None:
         ax.axvline(chosen, color="green", ls=":", label=f"chosen: {chosen} bits")
     ax.set_xlabel("bit width (weights, biases, activations)")
-    ax.set_ylabel(r"$\sigma_{68}$ resolution")
+    ax.set_ylabel(r"$\sigma_{68}$ of $(1/p_T^{pred} - 1/p_T^{true})\,p_T^{true}$ (relative)")
     ax.set_yscale("log")
     ax.legend(fontsize=11)
     ax.grid(alpha=0.3, which="both")

@@ -32,6 +32,7 @@ body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margi
        max-width: 1150px; color: #222; }
 h1 { border-bottom: 3px solid #2a6fb0; padding-bottom: .2em; }
 h2 { color: #2a6fb0; margin-top: 1.6em; }
+.box { border: 1px solid #2a6fb0; background: #f3f8fd; padding: .4em 1em; margin: .8em 0; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 14px; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #eef3f8; } td.l, th.l { text-align: left; }
@@ -150,27 +151,63 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     parts.append("<h2>Physics</h2>")
     rows = []
     for name, e in metrics.get("models", {}).items():
-        rate20 = e.get("rate_at_20GeV_hz")
-        rows.append([name, e["resolution_sigma68"], e["resolution_gauss"],
-                     e["charge_misassignment"],
-                     f"{rate20 / 1e3:.2f}" if rate20 is not None else "-",
-                     ", ".join(f"{k}: {v:.3f}" for k, v in e.get("scales", {}).items())])
-    parts.append(_table(["model", "σ68", "Gaussian σ", "charge mis-ID", "rate @ 20 GeV [kHz]",
-                         "90% scales"], rows))
-    parts.append("<p class='note'>Resolution: spread of (1/pT_pred − 1/pT_true)·pT_true on the "
-                 "test muons. Turn-ons and rates use the L1 convention: predicted pT scaled so the "
-                 "efficiency is 90% at each threshold.</p>")
+        r20 = e.get("rate_at_20GeV") or {}
+        ratio = (e.get("rate_ratio_to_analytic") or {}).get("20")
+        err = e.get("resolution_sigma68_err")
+        rows.append([
+            name,
+            f"{e['resolution_sigma68']:.4f} ± {err:.4f}" if err == err and err is not None
+            else f"{e['resolution_sigma68']:.4f}",
+            f"{e['resolution_gauss']:.4f}", f"{100 * e['charge_misassignment']:.2f}",
+            (f"{r20['rate_hz'] / 1e3:.2f} +{r20['err_hi_hz'] / 1e3:.2f} "
+             f"−{r20['err_lo_hz'] / 1e3:.2f}") if r20 else "-",
+            f"{ratio['ratio']:.2f} ± {ratio['error']:.2f}" if ratio else "-",
+            ", ".join(f"{k} GeV: {v:.3f}" for k, v in e.get("scales", {}).items())])
+    parts.append(_table(["model", "σ68 (relative, ± bootstrap)", "Gaussian σ (relative)",
+                         "charge mis-ID [%]", "rate @ 20 GeV [kHz] (± stat, 68% CL)",
+                         "rate ratio to analytic @ 20 GeV", "90% scale factors"], rows))
     sim = cfg.simulation
     n_minbias = metrics.get("dataset", {}).get("minbias")
+    data_cfg = cfg.data
+    if data_cfg.source == "files":
+        inputs = ("the user's files: muons " + ", ".join(html.escape(str(f)) for f in
+                                                          data_cfg.files)
+                  + "; minbias " + ", ".join(html.escape(str(f)) for f in
+                                             (data_cfg.minbias_files or ["(none)"])))
+    else:
+        inputs = (f"the toy simulation (seed {cfg.seed}): Gaussian resolutions plus the "
+                  f"non-Gaussian tails of <code>SimulationConfig</code> — single large-angle "
+                  f"scatters ({100 * sim.ms_tail_probability:.3g}% per station), background "
+                  f"segments ({100 * sim.noise_segment_probability:.3g}% per station, taken "
+                  f"instead of the muon's {100 * sim.wrong_segment_fraction:.3g}% of the time), "
+                  f"showers at high momentum ({sim.shower_probability_per_tev:g}/TeV per "
+                  f"station), ghost segments ({100 * sim.ghost_probability:.3g}%)")
+    rate_khz = sim.bunch_crossing_rate_hz * sim.minbias_muon_fraction / 1e3
     parts.append(
-        "<p class='note'>Rate normalisation (config <code>simulation."
-        "bunch_crossing_rate_hz</code> and <code>simulation.minbias_muon_fraction</code>): each "
-        "minbias event stands for one bunch crossing holding a muon in the acceptance; "
-        f"{100 * sim.minbias_muon_fraction:.3g}% of the {sim.bunch_crossing_rate_hz / 1e6:.1f} "
-        "MHz crossings hold one, so rate = "
-        f"{sim.bunch_crossing_rate_hz * sim.minbias_muon_fraction / 1e3:,.0f} kHz &times; "
-        "(passing / all minbias events)"
-        + (f", here over {n_minbias:,} minbias events" if n_minbias else "") + ".</p>")
+        "<div class='box'><b>How these numbers are made</b><ul>"
+        f"<li>Events: {inputs}.</li>"
+        "<li>Resolution: σ68 is half the central 68% interval of "
+        "(1/pT<sub>pred</sub> − 1/pT<sub>true</sub>)·pT<sub>true</sub> over the test muons "
+        "(flat in q/pT, 2–1000 GeV); its error is the spread of 100 bootstrap resamples.</li>"
+        "<li>Thresholds follow the L1 convention: each model's predicted pT is scaled so that "
+        "90% of the muons with true pT within ±5% of the threshold pass (the scale factors "
+        "in the table). Turn-on error bands are Clopper–Pearson 68% intervals.</li>"
+        "<li>Rates: each minbias event stands for one bunch crossing holding a muon in the "
+        f"acceptance; {100 * sim.minbias_muon_fraction:.3g}% of the "
+        f"{sim.bunch_crossing_rate_hz / 1e6:.1f} MHz crossings hold one (config "
+        "<code>simulation.bunch_crossing_rate_hz</code>, <code>simulation.minbias_muon_"
+        f"fraction</code>), so rate = {rate_khz:,.0f} kHz × (passing / all minbias events)"
+        + (f", here over {n_minbias:,} minbias events" if n_minbias else "")
+        + ". The statistical interval is Clopper–Pearson on that fraction (68% CL).</li>"
+        "<li>Ratios to the analytic lookup treat the two passing counts as independent "
+        "Poisson counts (they share minbias events, so the true error is smaller).</li>"
+        "<li>Firmware rows (<code>*_quantized</code> = the firmware, bit-exact; "
+        "<code>*_firmware</code> for BDTs) are the integer arithmetic of the FPGA; "
+        "<code>*_float</code> rows are the same networks in floating point.</li>"
+        "</ul></div>")
+    parts.append("<p class='note'>Rate normalisation: see the box above "
+                 f"({rate_khz:,.0f} kHz × passing fraction; "
+                 f"{sim.bunch_crossing_rate_hz / 1e6:.1f} MHz crossings).</p>")
     plots = metrics.get("plots", {})
     for key, alt in (("resolution", "resolution vs pT"), ("turn_on", "turn-on curves"),
                      ("rate", "rate vs threshold")):
@@ -283,11 +320,15 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                          f"{_verdict(o.get('bitexact_equals_emulator', 0), o.get('events', 0))}.</p>")
             parts.append(_table(
                 ["batch", "ORT events/s", "p50 µs", "p90 µs", "p99 µs", "of roofline",
-                 "Keras events/s"],
+                 "Keras events/s (per-call overhead)"],
                 [[r["batch"], f"{r['events_per_s']:,.0f}", r["p50_us"], r["p90_us"], r["p99_us"],
                   f"{r.get('fraction_of_roofline', 0):.1%}",
                   f"{keras[r['batch']]['events_per_s']:,.0f}" if r["batch"] in keras else "-"]
                  for r in rt["onnx"]]))
+            parts.append("<p class='note'>Keras events/s at small batches is Keras's per-call "
+                         "overhead (<code>model.predict</code> builds its input pipeline on "
+                         "every call), not the speed of a runtime: compare the runtimes at "
+                         "batch ≥ 4096.</p>")
             bt = rt.get("batcher", {})
             parts.append(f"<p>Dynamic batcher at {bt.get('offered_rate_hz', 0):,.0f} events/s "
                          f"offered: {bt.get('achieved_events_per_s', 0):,.0f} events/s, median "

@@ -89,6 +89,33 @@ class SimulationConfig:
         minbias_muon_fraction: fraction of bunch crossings with a muon above pt_min in
             the acceptance (sets the rate normalisation).
         bunch_crossing_rate_hz: filled-bunch crossing rate, 2808 x 11.246 kHz.
+
+    Non-Gaussian effects (the tails that set real trigger rates: a low-pT muon measured as a
+    high-pT one); each is on by default and off at probability 0:
+
+        ms_tail_probability: per station, probability that the scattering before it is one
+            large-angle (Rutherford) scatter instead of the Gaussian core. The Highland
+            formula describes the central ~98% of the projected angle; single hard Coulomb
+            scatters give a ``dN/dx ~ x^-3`` tail (PDG, *Passage of particles through
+            matter*, multiple scattering section).
+        ms_tail_min_sigma, ms_tail_max_sigma: the tail's kick in units of the core width:
+            Pareto (``x^-3``) above ``min``, cut at ``max`` (nuclear size).
+        noise_segment_probability: per station, probability of a background segment
+            (neutron-induced hits, punch-through, another particle) in the track finder's road.
+            Endcap chambers see hit rates of this order per bunch crossing at high pile-up.
+        noise_window_rad: half-width of the road (in phi, around the phi of the muon at the
+            first station) in which the background segment lies, uniformly.
+        wrong_segment_fraction: probability that the track finder takes the background
+            segment instead of the muon's own when both are in the road (it cannot tell
+            them apart before the fit); a station the muon missed is fired by the background.
+        shower_probability_per_tev: per station, probability per TeV of muon momentum of a
+            catastrophic energy loss (bremsstrahlung, pair production, nuclear interaction)
+            in the iron before it, whose shower displaces the recorded segment.
+        shower_probability_max: cap of that probability.
+        shower_displacement_rad: Gaussian spread of the displaced segment's phi.
+        ghost_probability: per station, probability that the chamber reports a ghost copy of
+            the segment (strip/wire pairing ambiguity) and the track finder takes the ghost.
+        ghost_offset_rad: phi offset of the ghost (either side).
     """
 
     pt_min: float = 2.0
@@ -110,6 +137,17 @@ class SimulationConfig:
     minbias_pt_power: float = 3.5
     minbias_muon_fraction: float = 0.05
     bunch_crossing_rate_hz: float = 2808 * 11246.0
+    ms_tail_probability: float = 0.02
+    ms_tail_min_sigma: float = 2.5
+    ms_tail_max_sigma: float = 60.0
+    noise_segment_probability: float = 0.05
+    noise_window_rad: float = 0.25
+    wrong_segment_fraction: float = 0.5
+    shower_probability_per_tev: float = 0.1
+    shower_probability_max: float = 0.2
+    shower_displacement_rad: float = 0.01
+    ghost_probability: float = 0.02
+    ghost_offset_rad: float = 0.005
 
     def __post_init__(self) -> None:
         self.validate()
@@ -132,6 +170,18 @@ class SimulationConfig:
             raise ConfigError("simulation.minbias_pt_power must be > 1 (normalisable spectrum)")
         if not 2 <= self.bend_bits <= 16:
             raise ConfigError("simulation.bend_bits must lie in [2, 16]")
+        for name in ("ms_tail_probability", "noise_segment_probability",
+                     "wrong_segment_fraction", "shower_probability_max", "ghost_probability"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"simulation.{name} must be a probability in [0, 1]")
+        for name in ("ms_tail_min_sigma", "ms_tail_max_sigma", "noise_window_rad",
+                     "shower_probability_per_tev", "shower_displacement_rad", "ghost_offset_rad"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"simulation.{name} must be a number >= 0")
+        if self.ms_tail_max_sigma < self.ms_tail_min_sigma:
+            raise ConfigError("simulation.ms_tail_max_sigma must be >= ms_tail_min_sigma")
 
     @classmethod
     def from_dict(cls, values: dict) -> SimulationConfig:
@@ -208,9 +258,15 @@ class Sample:
 
 
 def _generate(
-    rng: np.random.Generator, q_over_pt: np.ndarray, cfg: SimulationConfig
+    rng: np.random.Generator, q_over_pt: np.ndarray, cfg: SimulationConfig,
+    diagnostics: dict | None = None,
 ) -> Sample:
-    """Propagate muons of given q/pT through the detector (eta, phi drawn here)."""
+    """Propagate muons of given q/pT through the detector (eta, phi drawn here).
+
+    Every random number is drawn whatever the configuration, so switching one effect off
+    changes nothing else. ``diagnostics`` (a dict) receives per-station masks of the
+    non-Gaussian effects (``ms_tail``, ``shower``, ``ghost``, ``wrong_segment``,
+    ``noise_fired``) for tests and studies."""
     n = q_over_pt.shape[0]
     abs_eta = rng.uniform(cfg.eta_min, cfg.eta_max, n)
     eta = abs_eta * rng.choice(np.array([-1.0, 1.0]), n)
@@ -220,16 +276,43 @@ def _generate(
 
     lever = np.exp(-cfg.lever_arm_slope * (abs_eta - cfg.eta_min))[:, None]
     bending = np.asarray(cfg.bending_rad_gev)[None, :] * lever * q_over_pt[:, None]
-    kicks = rng.standard_normal((n, N_STATIONS)) * (
-        np.asarray(cfg.multiple_scattering_rad_gev)[None, :] / p[:, None]
-    )
+    sigma_ms = np.asarray(cfg.multiple_scattering_rad_gev)[None, :] / p[:, None]
+    kicks = rng.standard_normal((n, N_STATIONS)) * sigma_ms
+    # single large-angle scatters: Pareto (x^-3) tail of the projected angle
+    shape = (n, N_STATIONS)
+    tail = rng.random(shape) < cfg.ms_tail_probability
+    tail_x = np.minimum(cfg.ms_tail_min_sigma * (1.0 - rng.random(shape)) ** -0.5,
+                        cfg.ms_tail_max_sigma)
+    tail_sign = rng.choice(np.array([-1.0, 1.0]), shape)
+    kicks = np.where(tail, tail_sign * tail_x * sigma_ms, kicks)
     phi_true = phi0[:, None] + bending + np.cumsum(kicks, axis=1)
-    phi_meas = phi_true + rng.standard_normal((n, N_STATIONS)) * cfg.phi_resolution_rad
+    # catastrophic energy loss at high momentum displaces the segment
+    p_shower = np.minimum(cfg.shower_probability_per_tev * p / 1000.0,
+                          cfg.shower_probability_max)[:, None]
+    shower = rng.random(shape) < p_shower
+    shower_dphi = rng.standard_normal(shape) * cfg.shower_displacement_rad
+    phi_meas = (phi_true + rng.standard_normal(shape) * cfg.phi_resolution_rad
+                + np.where(shower, shower_dphi, 0.0))
+    # ghost copies of a segment, taken instead of the real one
+    ghost = rng.random(shape) < cfg.ghost_probability
+    ghost_sign = rng.choice(np.array([-1.0, 1.0]), shape)
+    phi_meas = phi_meas + np.where(ghost, ghost_sign * cfg.ghost_offset_rad, 0.0)
+    # background segments in the road around the muon's first-station phi
+    noise = rng.random(shape) < cfg.noise_segment_probability
+    take_noise = rng.random(shape) < cfg.wrong_segment_fraction
+    noise_phi = (phi_true[:, :1] + rng.uniform(-1.0, 1.0, shape) * cfg.noise_window_rad)
+    noise_theta = rng.standard_normal(shape) * 3.0 * cfg.theta_lsb_deg
+    bend_max_f = float(2 ** (cfg.bend_bits - 1) - 1)
+    noise_bend = rng.uniform(-bend_max_f - 1, bend_max_f, shape)
+    fired = rng.random(shape) < np.asarray(cfg.station_efficiency)[None, :]
+    wrong = noise & (take_noise | ~fired)       # the station reports the background segment
+    phi_meas = np.where(wrong, noise_phi, phi_meas)
     phi_units = np.rint(np.degrees(phi_meas) * PHI_UNITS_PER_DEGREE).astype(np.int64)
     phi_word = np.mod(phi_units, PHI_FULL_CIRCLE).astype(np.int32)
 
     theta_deg = np.degrees(2.0 * np.arctan(np.exp(-abs_eta)))[:, None]
-    theta_meas = theta_deg + rng.standard_normal((n, N_STATIONS)) * cfg.theta_resolution_deg
+    theta_meas = (theta_deg + rng.standard_normal((n, N_STATIONS)) * cfg.theta_resolution_deg
+                  + np.where(wrong, noise_theta, 0.0))
     theta_word = np.clip(
         np.rint((theta_meas - cfg.theta_min_deg) / cfg.theta_lsb_deg), 0, 2**THETA_BITS - 1
     ).astype(np.int32)
@@ -237,10 +320,15 @@ def _generate(
     bend_max = 2 ** (cfg.bend_bits - 1) - 1
     bend_val = (np.asarray(cfg.bend_units_gev)[None, :] * lever * q_over_pt[:, None]
                 + rng.standard_normal((n, N_STATIONS)) * cfg.bend_noise_units)
+    bend_val = np.where(wrong | shower, noise_bend, bend_val)
     bend_word = np.clip(np.rint(bend_val), -bend_max - 1, bend_max).astype(np.int32)
 
-    present = (rng.random((n, N_STATIONS)) < np.asarray(cfg.station_efficiency)[None, :])
+    present = fired | (noise & ~fired)
     present_word = present.astype(np.int32)
+    if diagnostics is not None:
+        diagnostics.update({"ms_tail": tail, "shower": shower & fired, "ghost": ghost & fired,
+                            "wrong_segment": wrong & fired, "noise_fired": noise & ~fired,
+                            "fired": fired})
     phi_word *= present_word
     theta_word *= present_word
     bend_word *= present_word

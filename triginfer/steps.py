@@ -178,10 +178,13 @@ def _step_train(ctx: RunContext) -> dict[str, Any]:
         if mc is None:
             raise ConfigError(f"quantization.scan_model {name!r} is not one of the models")
         reference = load_model(out / summary["models"][name]["reference_file"])
+        unpruned = None
+        if summary["models"][name]["reference_file"] != f"{name}_float.h5":
+            unpruned = load_model(out / f"{name}_float.h5")
         summary["bit_scan"] = scan_bit_widths(
             mc, reference, data, tcfg, [int(b) for b in qcfg["scan_bits"]],
             int(qcfg.get("scan_epochs", 6)), float(qcfg.get("scan_tolerance", 0.05)), out,
-            ctx.cfg.seed, quiet=ctx.quiet)
+            ctx.cfg.seed, quiet=ctx.quiet, unpruned_model=unpruned)
     flat = {f"{model}/{part}": arr for model, parts in predictions.items()
             for part, arr in parts.items()}
     np.savez(ctx.path("train", "predictions.npz"), **flat)
