@@ -23,7 +23,11 @@ def _plt():
         import mplhep
 
         plt.style.use(mplhep.style.CMS)
-        plt.rcParams.update({"font.size": 14, "figure.figsize": (8, 6)})
+        from cycler import cycler
+
+        # ten distinct colours: a run compares up to ~10 models
+        plt.rcParams.update({"font.size": 14, "figure.figsize": (8, 6),
+                             "axes.prop_cycle": cycler(color=plt.cm.tab10.colors)})
         _STYLE_SET = True
     return plt
 

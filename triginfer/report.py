@@ -139,12 +139,21 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                              for r in b["scan"]]))
     scan = training.get("bit_scan")
     if scan:
-        parts.append(f"<p>Bit-width scan of {scan['model']}: chosen "
-                     f"<b>{scan['chosen_bits']}</b> bits (within {scan['tolerance']:.0%} of float "
-                     f"σ68 {scan['float_sigma68']:.4f}).</p>")
-        parts.append(_table(["bits", "σ68", "vs float"],
-                            [[r["bits"], r["sigma68"], f"{100 * r['relative_to_float']:+.1f}%"]
-                             for r in scan["rows"]]))
+        unpruned = scan.get("unpruned_float_sigma68")
+        ref_name = "pruned float" if scan.get("reference") == "float_pruned" else "float"
+        parts.append(f"<p>Bit-width scan of {scan['model']} (quantization-aware training from "
+                     f"the {ref_name} weights): chosen <b>{scan['chosen_bits']}</b> bits (within "
+                     f"{scan['tolerance']:.0%} of the {ref_name} σ68 {scan['float_sigma68']:.4f})"
+                     + (f"; the unpruned float model has σ68 {unpruned:.4f}, so pruning alone "
+                        f"costs {100 * (scan['float_sigma68'] / unpruned - 1):+.1f}%"
+                        if unpruned else "") + ".</p>")
+        header = ["bits", "σ68 (relative)", f"vs {ref_name}"]
+        if unpruned:
+            header.append("vs unpruned float")
+        parts.append(_table(header, [
+            [r["bits"], r["sigma68"], f"{100 * r['relative_to_float']:+.1f}%"]
+            + ([f"{100 * r['relative_to_unpruned_float']:+.1f}%"] if unpruned else [])
+            for r in scan["rows"]]))
         parts.append(_img(run_dir / "train" / scan["plot"], "bit scan"))
 
     # Physics
@@ -236,7 +245,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     for name, f in firmware.get("bdts", {}).items():
         e = emulation.get("models", {}).get(name, {})
         bdt_rows.append([name, f"{f['n_trees']} × depth {f['max_depth']}",
-                         html.escape(f["conifer_types"]["ScorePrecision"]),
+                         f["conifer_types"]["ScorePrecision"],
                          _verdict(f["emulator_equals_csim"], f["csim_events"])
                          if "csim_events" in f else "not run (firmware.bdt_csim_events)",
                          _verdict(e.get("emulator_equals_train", 0), e.get("test_events", 0)),

@@ -519,14 +519,17 @@ def _step_report(ctx: RunContext) -> dict[str, Any]:
 
 STEPS: list[Step] = [
     # With data.source 'files' nothing is written, so the (instant) data step reruns.
-    Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,)),
+    # version 2: the toy's non-Gaussian tails
+    Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,), version=2),
     Step("dataset", _step_dataset, ("seed", "data", "simulation"), after=("data",),
          outputs=("data/summary.json",)),
     # version 2: trigger-sized BDTs (section bdts) with their firmware spec
     Step("train", _step_train, ("seed", "data", "simulation", "models", "bdts", "training",
                                 "quantization"), after=("dataset",),
          outputs=("train/predictions.npz", "train/summary.json"), version=2),
-    Step("metrics", _step_metrics, ("metrics",), after=("train",), outputs=("metrics.json",)),
+    # version 2: statistical uncertainties, ratios to the analytic lookup, linear turn-ons
+    Step("metrics", _step_metrics, ("metrics",), after=("train",), outputs=("metrics.json",),
+         version=2),
     # version 2: conifer firmware of the BDTs
     Step("firmware", _step_firmware, ("firmware",), after=("train",),
          outputs=("firmware/summary.json",), version=2),
@@ -540,10 +543,11 @@ STEPS: list[Step] = [
     # version 4: the batcher's offered load also served by a real Triton server
     Step("bench", _step_bench, ("runtime", "budgets"), after=("train", "firmware", "onnx"),
          outputs=("bench/summary.json",), version=4),
-    # version 2: the rate normalisation stated in the Physics section; 3: BDT firmware
+    # version 2: the rate normalisation stated in the Physics section; 3: BDT firmware;
+    # 4: uncertainties, ratios and the "How these numbers are made" box
     Step("report", _step_report, ("report", "simulation"),
          after=("dataset", "train", "metrics", "firmware", "emulate", "onnx", "bench"),
-         outputs=("report.html",), version=3),
+         outputs=("report.html",), version=4),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
 
