@@ -229,7 +229,7 @@ def plots(result: dict[str, Any], out_dir) -> dict[str, str]:
             label=f"ONNX Runtime ({result['provider'].replace('ExecutionProvider', '')})")
     if result.get("keras"):
         ax.plot([r["batch"] for r in result["keras"]],
-                [r["events_per_s"] for r in result["keras"]], marker="s", label="Keras predict")
+                [r["events_per_s"] for r in result["keras"]], marker="s", label="Keras predict (per-call overhead at small batches)")
     if result.get("roofline_events_per_s"):
         ax.axhline(result["roofline_events_per_s"], color="k", ls="--", label="roofline")
     ax.set_xscale("log")

@@ -541,8 +541,9 @@ STEPS: list[Step] = [
     # version 3: FPGA estimator checked against synthesis reports (CSD/DSP rules), and
     # io_parallel convolutions with hls4ml's partitioned, pipelined pixel loop
     # version 4: the batcher's offered load also served by a real Triton server
+    # version 5: Keras labelled as per-call overhead
     Step("bench", _step_bench, ("runtime", "budgets"), after=("train", "firmware", "onnx"),
-         outputs=("bench/summary.json",), version=4),
+         outputs=("bench/summary.json",), version=5),
     # version 2: the rate normalisation stated in the Physics section; 3: BDT firmware;
     # 4: uncertainties, ratios and the "How these numbers are made" box
     Step("report", _step_report, ("report", "simulation"),
