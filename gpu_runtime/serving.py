@@ -408,7 +408,8 @@ def triton_under_load(onnx_path: str | os.PathLike, x_pool: np.ndarray, offered_
          "serve", "--onnx", str(onnx_path), "--name", "bench", "--device", "cpu", "-q",
          "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
          "--max-batch-size", str(max_batch_size), "--max-queue-delay-us",
-         str(max_queue_delay_us)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         str(max_queue_delay_us)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TRIGINFER_PARENT_PID": str(os.getpid())})   # dies with us
     try:
         url = f"127.0.0.1:{grpc}"
         wait_ready(url, "bench", timeout=90)

@@ -544,6 +544,25 @@ def _served_model(args: argparse.Namespace):
     return model_from_firmware(args.firmware, args.name)
 
 
+def _exit_with_parent() -> None:
+    """When started by another triginfer process (``TRIGINFER_PARENT_PID``, e.g. the bench
+    step's Triton load test), stop like Ctrl-C as soon as that process is gone, even when it
+    was SIGKILLed and could not stop us itself."""
+    import signal
+    import threading
+
+    parent = os.environ.get("TRIGINFER_PARENT_PID")
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 @_command("serve")
 def _cmd_serve(args: argparse.Namespace) -> int:
     from triginfer.gpu_runtime.serving import Server, ServerSettings
@@ -557,6 +576,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     model = _served_model(args)
     server = Server(model, settings)
     server.start()
+    _exit_with_parent()
     print(f"serving {model.name} ({model.source}) on Triton: http {args.host}:{args.http_port}, "
           f"grpc {args.host}:{args.grpc_port}, metrics {args.host}:{args.metrics_port}; "
           "Ctrl-C or SIGTERM stops it", flush=True)

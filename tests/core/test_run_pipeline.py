@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,4 +146,14 @@ def test_sigkill_in_each_step_then_resume_equals_an_uninterrupted_run(reference,
     assert proc.returncode == 0, err[-3000:]
     assert not list(out.rglob("*.partial"))
     assert not list(out.rglob(".*.tmp*"))
+    # a Triton server the bench step started dies with the killed run (no orphans)
+    left = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv and any(a.startswith(str(out).encode()) for a in argv):
+            left.append(cmdline.parent.name)
+    assert not left, f"orphaned servers: pids {left}"
     assert _numbers(out) == _numbers(ref)
