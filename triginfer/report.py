@@ -102,7 +102,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     # Dataset
     mu = dataset.get("muons", {})
     parts.append("<h2>Dataset</h2>")
-    parts.append(_table(["sample", "events", "with a track", "station efficiency", "pT median"], [
+    parts.append(_table(["sample", "events", "with a track", "station efficiency", "pT median [GeV]"], [
         ["muons", mu.get("events", "-"), dataset.get("muons_with_track", "-"),
          mu.get("station_efficiency", "-"), mu.get("gen_pt_percentiles", {}).get("50", "-")],
         ["minbias", dataset.get("minbias", {}).get("events", "-"), "-",
@@ -123,7 +123,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                      f"{m.get('sparsity', {}).get('total', 0):.3f}",
                      m.get("epochs"), m.get("seconds")])
     parts.append(_table(["model", "kind", "input bits", "widths", "sparsity", "epochs",
-                         "train s"], rows))
+                         "train [s]"], rows))
     for name, b in training.get("bdts", {}).items():
         parts.append(f"<p>Trigger-sized BDT <b>{html.escape(name)}</b> (xgboost, learning rate "
                      f"{b['learning_rate']}): <b>{b['trees']} trees of depth {b['depth']}</b>, "
@@ -134,7 +134,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                      + f". The {html.escape(name)} row of the physics table is xgboost in float, "
                      f"{html.escape(name)}_firmware its bit-exact fixed-point emulation; "
                      "<i>bdt</i> is the 300-tree depth-6 float baseline.</p>")
-        parts.append(_table(["trees", "depth", "leaves", "validation σ68"],
+        parts.append(_table(["trees", "depth", "leaves", "validation σ68 (relative)"],
                             [[r["trees"], r["depth"], r["leaves"], r["val_sigma68"]]
                              for r in b["scan"]]))
     scan = training.get("bit_scan")
