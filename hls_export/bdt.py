@@ -745,7 +745,7 @@ def csim(firmware_dir: str | os.PathLike, x: np.ndarray, project_name: str = "co
          opt: str = "-O1", timeout: float = 1800) -> np.ndarray:
     """Compile the HLS project in ``firmware_dir/hls`` with g++ (as one translation unit) and
     run it on the events ``x``: the HLS C simulation without vendor tools. Returns the scores."""
-    hls = Path(firmware_dir) / "hls"
+    hls = Path(firmware_dir).resolve() / "hls"      # the unity file lives in a temp dir
     if not (hls / "firmware" / "parameters.h").exists():
         raise InputFileError(f"{hls}: no conifer HLS project; write it with export-bdt")
     compiler = shutil.which(os.environ.get("CXX", "g++"))

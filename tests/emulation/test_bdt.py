@@ -294,9 +294,10 @@ def test_cli_export_bdt_then_emulate_root_and_columns(cli, data, small_root, tmp
 
 
 @pytest.mark.slow
-def test_cli_export_bdt_compile_checks_the_csim(cli, small, tmp_path):
+def test_cli_export_bdt_compile_checks_the_csim(cli, small, tmp_path, monkeypatch):
     small.save_model(tmp_path / "m.json")
-    r = cli("export-bdt", "--model", tmp_path / "m.json", "--out", tmp_path / "fw", "--compile",
+    monkeypatch.chdir(tmp_path)                     # relative paths, as a user types them
+    r = cli("export-bdt", "--model", "m.json", "--out", "fw", "--compile",
             "--check-events", "3000")
     assert r.code == 0, r.err
     assert "3000/3000 events equal" in r.out
