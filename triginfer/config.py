@@ -26,7 +26,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "muon_pt_d
 
 #: Sections owned by later pipeline stages; kept as plain mappings here.
 STAGE_SECTIONS = ("models", "bdts", "training", "quantization", "pruning", "metrics", "firmware",
-                  "emulation", "runtime", "budgets", "report")
+                  "rtl", "emulation", "runtime", "budgets", "report")
 
 
 @dataclass

@@ -81,6 +81,53 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _rtl_section(run_dir: Path, bench: dict[str, Any]) -> list[str]:
+    """"RTL (open-source flow)": measured latency, II, yosys counts, exactness, next to the
+    HLS estimate and the budget."""
+    from triginfer.hls_export.rtl import RESOURCE_LABEL
+
+    summary = _read(run_dir / "rtl" / "summary.json")
+    if not summary:
+        return []
+    parts = ["<h2>RTL (open-source flow)</h2>"]
+    if summary.get("skipped"):
+        parts.append(f"<p class='note'>Not run: {html.escape(summary['skipped'])}</p>")
+        return parts
+    parts.append("<p class='note'>Verilog written by da4ml (distributed arithmetic: constant "
+                 "matrix products as adder trees, no multipliers) from the firmware spec; every "
+                 "value in its declared type. A testbench of triginfer's own feeds one test event "
+                 "per clock in Verilator and compares every output with the emulator; latency "
+                 "and II are <b>measured</b> there. Resources are " + html.escape(RESOURCE_LABEL)
+                 + " (yosys synth_xilinx -family xcup; not Vivado's numbers, timing closure "
+                 "not checked). The HLS estimate is of hls4ml's architecture (DSP "
+                 "multipliers), a different design of the same network.</p>")
+    budget = bench.get("budget", {}) if bench else {}
+    rows = []
+    for name, r in summary.get("models", {}).items():
+        res = r.get("resources") or {}
+        fpga = (bench.get("models", {}).get(name, {}) if bench else {}).get("fpga", {})
+        est = fpga.get("resources", {})
+        limit = budget.get("algorithm_latency_ns")
+        verdict = ("" if limit is None else '<span class="ok">pass</span>'
+                   if r["latency_ns"] <= limit else '<span class="bad">FAIL</span>')
+        rows.append([name, _verdict(r["exact"], r["events"]), r["latency_cycles"],
+                     f"{r['latency_ns']:g}", r["ii"] if r["ii"] else "not 1",
+                     res.get("LUT", "–"), res.get("FF", "–"), res.get("CARRY", "–"),
+                     res.get("DSP", "–"), res.get("BRAM_18K", "–"),
+                     f"{fpga.get('latency_ns', '–')}", est.get("LUT", "–"), est.get("DSP", "–"),
+                     f"{limit if limit is not None else '–'}", verdict])
+    parts.append(_table(["model", "RTL == emulator [events]", "latency [clocks]",
+                         "latency [ns]", "II [clocks]", "LUT (yosys)", "FF (yosys)",
+                         "CARRY (yosys)", "DSP (yosys)", "BRAM 18K (yosys)",
+                         "HLS estimate latency [ns]", "HLS estimate LUT", "HLS estimate DSP",
+                         "budget [ns]", "RTL latency vs budget"], rows))
+    tools = next(iter(summary.get("models", {}).values()), {}).get("tools", {})
+    if tools:
+        parts.append("<p class='note'>Tools: " + html.escape(", ".join(
+            f"{k} {v}" for k, v in tools.items())) + "</p>")
+    return parts
+
+
 def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     """Write ``report.html`` into ``run_dir`` and merge every summary into ``metrics.json``."""
     run_dir = Path(run_dir)
@@ -92,8 +139,9 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     bench = _read(run_dir / "bench" / "summary.json")
     training = metrics.get("training", {})
     versions = _versions()
+    rtl_summary = _read(run_dir / "rtl" / "summary.json")
     metrics.update({"firmware": firmware, "emulation": emulation, "onnx": onnx_summary,
-                    "bench": bench, "versions": versions, "seed": cfg.seed})
+                    "bench": bench, "rtl": rtl_summary, "versions": versions, "seed": cfg.seed})
     write_json(run_dir / "metrics.json", metrics)
 
     parts = [f"<h1>triginfer run report</h1><p class='note'>run directory {html.escape(str(run_dir))}"
@@ -312,6 +360,9 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
             parts.append(_table(["BDT", "latency [cycles]", "latency [ns]", "budget [ns]", "LUT",
                                  "FF", "source", "latency vs budget"], bdt_budget))
 
+    parts.extend(_rtl_section(run_dir, bench))
+
+    if bench:
         # Runtime
         parts.append("<h2>Batched runtime (ONNX Runtime)</h2>")
         for name, m in bench.get("models", {}).items():

@@ -509,6 +509,59 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
             for name, m in summary["models"].items()}
 
 
+RTL_DEFAULTS = {"enabled": True, "models": None, "events": 100_000, "resources": True,
+                "latency_cutoff": 5.0, "table_bits": 12}
+
+
+def _rtl_settings(ctx: RunContext) -> dict[str, Any]:
+    return {**RTL_DEFAULTS, **ctx.cfg.section("rtl")}
+
+
+def _step_rtl(ctx: RunContext) -> dict[str, Any]:
+    """The open-source RTL flow (da4ml, Verilator, yosys) on the configured models: RTL ==
+    emulator on the test events, latency and II measured, resources counted."""
+    from triginfer.hls_export import FirmwareSpec
+    from triginfer.hls_export.rtl import RtlToolMissing, export_rtl, find_tools
+    from triginfer.trigger_models.workflow import model_inputs, parse_models
+
+    settings = _rtl_settings(ctx)
+    summary: dict[str, Any] = {"settings": settings, "models": {}}
+    models = parse_models(ctx.cfg.sections.get("models"))
+    wanted = settings["models"] or [models[0].name]
+    unknown = sorted(set(wanted) - {mc.name for mc in models})
+    if unknown:
+        raise ConfigError(f"rtl.models: {unknown} are not models of this config")
+    if not settings["enabled"]:
+        summary["skipped"] = "rtl.enabled is false"
+    else:
+        try:
+            find_tools()
+        except RtlToolMissing as exc:
+            summary["skipped"] = str(exc)
+            log.warning("rtl step skipped: %s", exc)
+    if "skipped" not in summary:
+        data = _dataset_for_training(ctx)
+        clock = _firmware_settings(ctx)["clock_period_ns"]
+        for mc in models:
+            if mc.name not in wanted:
+                continue
+            spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
+            x = model_inputs(mc.kind, data.test)[: settings["events"]]
+            report = export_rtl(spec, ctx.run_dir / "rtl" / mc.name, events=len(x), x=x,
+                                clock_ns=clock, resources=settings["resources"],
+                                latency_cutoff=settings["latency_cutoff"],
+                                table_bits=settings["table_bits"],
+                                progress=(lambda _m: None) if ctx.quiet else log.info)
+            report["directory"] = str((ctx.run_dir / "rtl" / mc.name).relative_to(ctx.run_dir))
+            summary["models"][mc.name] = report
+            level = logging.INFO if report["exact"] == report["events"] else logging.ERROR
+            log.log(level, "%s RTL: == emulator on %d/%d test events, latency %d clocks, II %s",
+                    mc.name, report["exact"], report["events"], report["latency_cycles"],
+                    report["ii"])
+    write_json(ctx.path("rtl", "summary.json"), summary)
+    return {name: r["exact"] == r["events"] for name, r in summary["models"].items()}
+
+
 def _step_report(ctx: RunContext) -> dict[str, Any]:
     from triginfer.report import write_report
 
@@ -546,9 +599,12 @@ STEPS: list[Step] = [
          outputs=("bench/summary.json",), version=5),
     # version 2: the rate normalisation stated in the Physics section; 3: BDT firmware;
     # 4: uncertainties, ratios and the "How these numbers are made" box
+    Step("rtl", _step_rtl, ("rtl",), after=("train", "firmware"),
+         outputs=("rtl/summary.json",)),
+    # version 5: the RTL (open-source flow) section
     Step("report", _step_report, ("report", "simulation"),
-         after=("dataset", "train", "metrics", "firmware", "emulate", "onnx", "bench"),
-         outputs=("report.html",), version=4),
+         after=("dataset", "train", "metrics", "firmware", "emulate", "onnx", "bench", "rtl"),
+         outputs=("report.html",), version=5),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
 
@@ -649,6 +705,22 @@ def validate_config(cfg) -> None:
     for key, value in firmware.items():
         kind, low, choices = known[key]
         _check_type(f"firmware.{key}", value, kind, low=low, choices=choices)
+    rtl_section = cfg.section("rtl")
+    known = {"enabled": ("bool", None, None), "models": ("list-str", None, None),
+             "events": ("int", 1, None), "resources": ("bool", None, None),
+             "latency_cutoff": ("number", 1e-3, None), "table_bits": ("int", 1, None)}
+    unknown = sorted(set(rtl_section) - set(known))
+    if unknown:
+        raise ConfigError(f"rtl: unknown key(s) {unknown}; known: {sorted(known)}")
+    for key, value in rtl_section.items():
+        if value is None and key == "models":
+            continue
+        kind, low, choices = known[key]
+        _check_type(f"rtl.{key}", value, kind, low=low, choices=choices)
+    stray = sorted(set(rtl_section.get("models") or []) - {mc.name for mc in models})
+    if stray:
+        raise ConfigError(f"rtl.models: {stray} are not models of this config "
+                          f"({[mc.name for mc in models]})")
     runtime = cfg.section("runtime")
     known = {"batch_sizes": ("list-int", 1, None), "seconds": ("number", 1e-3, None),
              "offered_rate": ("number", 1e-3, None), "load_seconds": ("number", 1e-3, None),

@@ -27,6 +27,7 @@ TINY = {
     "training": {"epochs": 1, "prune_epochs": 1, "qat_epochs": 1, "batch_size": 512},
     "quantization": {"scan_bits": []},
     "firmware": {"csim_events": 2000},   # the BDT's g++ C-sim: tests/emulation/test_bdt.py
+    "rtl": {"events": 2000, "resources": False},   # yosys: tests/hls_export/test_rtl.py
     "runtime": {"batch_sizes": [1, 64, 4096], "seconds": 0.05, "offered_rate": 1000,
                 "load_seconds": 0.3},
 }
@@ -92,9 +93,18 @@ def test_full_run_tiny(cli, reference):
     assert "31.6 MHz" in html
     assert "Trigger-sized BDT <b>tbdt</b>" in html
     assert "BDTs: conifer estimate (precision-blind)" in html
+    rtl_run = metrics["rtl"]
+    if rtl_run.get("skipped"):           # no RTL environment: said in one line, run goes on
+        assert "RTL tools not installed" in rtl_run["skipped"]
+        assert "Not run: RTL tools not installed" in html
+    else:
+        r = rtl_run["models"]["tiny"]
+        assert r["exact"] == r["events"] == 2000 and r["ii"] == 1
+        assert r["latency_cycles"] >= 1 and r["resources"] is None
+        assert "<h2>RTL (open-source flow)" in html
     again = cli("run", config, "--out", out)
     assert again.code == 0
-    assert again.err.count("cached") == 9
+    assert again.err.count("cached") == 10
 
 
 def _numbers(run_dir) -> dict:
