@@ -215,6 +215,87 @@ class _Builder:
                 "tables": self.array(f"{layer.name}/tables", uniq),
                 "in_type": _type(t, layer.name)}
 
+    def softmax(self, layer, plan) -> dict:
+        """hls4ml's latency/stable softmax: table lookups on the top bits, an adder tree in
+        accum_t, the inverse table, one product per value."""
+        from triginfer.emulation.layers.softmax import _bits
+
+        p = layer.params
+        impl = p["implementation"]
+        if impl not in ("latency", "stable"):
+            raise UnsupportedModelError(
+                f"layer {layer.name!r}: softmax implementation {impl!r} has no RTL form "
+                "(latency and stable have)")
+        accum, inv_inp = layer.fixed("accum"), layer.fixed("inv_inp")
+        exp_t, inv_t = layer.fixed("exp_table"), layer.fixed("inv_table")
+        key = layer.fixed("inp_norm") if impl == "stable" else plan["in_type"]
+        exp_real = accum.requantize(layer.arrays["exp_table"].astype(np.int64),
+                                    exp_t.frac).astype(np.float64) * accum.lsb
+        inv_real = layer.arrays["inv_table"].astype(np.float64) * inv_t.lsb
+        return {"op": "softmax", "name": layer.name, "src": layer.inputs[0],
+                "implementation": impl, "n_outer": int(p["n_outer"]),
+                "n_slice": int(p["n_slice"]), "n_inner": int(p["n_inner"]),
+                "key_type": _type(key, layer.name), "accum": _type(accum, layer.name),
+                "inv_inp": _type(inv_inp, layer.name),
+                "inv_table_type": _type(inv_t, layer.name),
+                "exp_bits": _bits(p["exp_table_size"]), "inv_bits": _bits(p["inv_table_size"]),
+                "exp_table": self.array(f"{layer.name}/exp_table", exp_real),
+                "inv_table": self.array(f"{layer.name}/inv_table", inv_real)}
+
+    def wide_elementwise(self, layer, kind) -> dict:
+        """Elementwise kinds whose input is too wide for a table: comparisons, constant
+        products, hls4ml's index computation and a table of the table's size."""
+        from triginfer.emulation.layers.tables import TableKind
+
+        name = layer.name
+        size = self.size(name)
+        if layer.kind in ("leaky_relu", "prelu"):
+            p = layer.fixed("param")
+            alpha = layer.arrays["param"].reshape(-1).astype(np.float64) * p.lsb
+            alpha = np.tile(alpha, size // alpha.size)
+            return {"op": "select_pos", "name": name, "src": layer.inputs[0],
+                    "alpha": self.array(f"{name}/alpha", alpha)}
+        if layer.kind == "thresholded_relu":
+            p = layer.fixed("param")
+            return {"op": "threshold", "name": name, "src": layer.inputs[0],
+                    "theta": float(layer.arrays["param"][0]) * p.lsb}
+        if layer.kind == "ternary_tanh":
+            t = layer.fixed("threshold_hi")
+            hi = layer.arrays["threshold_hi"].reshape(-1).astype(np.float64) * t.lsb
+            lo = layer.arrays["threshold_lo"].reshape(-1).astype(np.float64) * t.lsb
+            reps = size // hi.size
+            return {"op": "ternary", "name": name, "src": layer.inputs[0],
+                    "hi": self.array(f"{name}/hi", np.tile(hi, reps)),
+                    "lo": self.array(f"{name}/lo", np.tile(lo, reps))}
+        if layer.kind in ("hard_sigmoid", "hard_tanh"):
+            st, ht = layer.fixed("slope"), layer.fixed("shift")
+            return {"op": "hard", "name": name, "src": layer.inputs[0],
+                    "slope": float(layer.arrays["slope"][0]) * st.lsb,
+                    "shift": float(layer.arrays["shift"][0]) * ht.lsb,
+                    "twice": layer.kind == "hard_tanh"}
+        if layer.kind == "binary_tanh":
+            result = layer.fixed("result")
+            low = 0.0 if (not result.signed and result.width == 1) else -1.0
+            return {"op": "sign", "name": name, "src": layer.inputs[0], "low": low}
+        if isinstance(kind, TableKind) and type(kind).emulate is TableKind.emulate:
+            n, span = int(layer.params["table_size"]), float(layer.params["table_range"])
+            scale = n / span
+            if scale != 2.0 ** np.round(np.log2(scale)):
+                raise UnsupportedModelError(
+                    f"layer {name!r} ({layer.kind}): table size / range = {scale:g} is not a "
+                    "power of two; the index has no exact RTL form")
+            tt = layer.fixed("table")
+            return {"op": "table_index", "name": name, "src": layer.inputs[0],
+                    "scale": scale, "half": n // 2, "size": n,
+                    "table": self.array(f"{name}/table",
+                                        layer.arrays["table"].astype(np.float64) * tt.lsb),
+                    "table_type": _type(tt, name)}
+        t = self.held(layer.inputs[0])
+        raise UnsupportedModelError(
+            f"layer {name!r} ({layer.kind}): its input type {t} has {t.width} bits; lookup "
+            f"tables are built for inputs of up to {self.table_bits} bits (--table-bits), and "
+            "this kind has no other RTL form")
+
     def layer_op(self, layer) -> dict:
         from triginfer.emulation.layers.activations import ElementwiseKind, TernaryTanh
         from triginfer.emulation.layers.dense import MatMulKind
@@ -267,11 +348,17 @@ class _Builder:
             return {"op": "binary", "name": name, "fn": fn, "a": a, "b": b,
                     "a_index": self.array(f"{name}/a_index", np.arange(size) % self.size(a)),
                     "b_index": self.array(f"{name}/b_index", np.arange(size) % self.size(b))}
+        if isinstance(kind, PoolKind) and kind.op != "max":
+            in_t, accum = plan["in_type"], layer.fixed("accum")
+            addend = None
+            if accum.frac < in_t.frac:      # each addend rounded to accum_t (no overflow)
+                addend = _type(FixedType(accum.width + 40, accum.integer + 40, True,
+                                         accum.rounding, "WRAP"), name)
+            return {"op": "avgpool", "name": name, "src": layer.inputs[0],
+                    "index": self.array(f"{name}/index", plan["windows"]),
+                    "lengths": self.array(f"{name}/lengths", plan["length"]),
+                    "accum": _type(accum, name), "addend": addend}
         if isinstance(kind, PoolKind):
-            if kind.op != "max":
-                raise UnsupportedModelError(
-                    f"layer {name!r} ({layer.kind}): average pooling (C's truncating division "
-                    "by the window count) has no RTL form yet")
             in_t = plan["in_type"]
             pad_m = in_t.min_mantissa if in_t.signed else 1 << (in_t.width - 1)
             return {"op": "reduce", "fn": "max", "name": name, "src": layer.inputs[0],
@@ -280,9 +367,22 @@ class _Builder:
                     "accum": _type(layer.fixed("accum"), name)}
         if isinstance(kind, Embedding):
             depth = layer.output_shape[-1]
-            return self.table(layer, np.repeat(np.arange(self.size(layer.inputs[0])), depth))
+            if self.held(layer.inputs[0]).width <= self.table_bits:
+                return self.table(layer, np.repeat(np.arange(self.size(layer.inputs[0])),
+                                                   depth))
+            et = layer.fixed("embeddings")
+            table = layer.arrays["embeddings"].reshape(-1, depth).astype(np.float64) * et.lsb
+            return {"op": "embed", "name": name, "src": layer.inputs[0],
+                    "table": self.array(f"{name}/table", table), "table_type": _type(et, name)}
+        if layer.kind == "softmax":
+            return self.softmax(layer, plan)
+        if layer.kind == "dot":
+            return {"op": "dot", "name": name, "a": layer.inputs[0], "b": layer.inputs[1],
+                    "accum": _type(layer.fixed("accum"), name)}
         if isinstance(kind, ElementwiseKind | TernaryTanh):
-            return self.table(layer, np.arange(self.size(name)))
+            if self.held(layer.inputs[0]).width <= self.table_bits:
+                return self.table(layer, np.arange(self.size(name)))
+            return self.wide_elementwise(layer, kind)
         raise UnsupportedModelError(
             f"layer {name!r}: kind {layer.kind!r} has no RTL form (supported: "
             f"{', '.join(rtl_kinds())})")
@@ -306,7 +406,8 @@ def rtl_kinds() -> list[str]:
                    "linear", "relu", "batchnorm", "merge", "maxpool1d", "maxpool2d",
                    "global_maxpool", "embedding", "leaky_relu", "thresholded_relu", "prelu",
                    "hard_sigmoid", "hard_tanh", "binary_tanh", "ternary_tanh", "sigmoid", "tanh",
-                   "softplus", "softsign", "elu", "selu"])
+                   "softplus", "softsign", "elu", "selu", "softmax", "avgpool1d", "avgpool2d",
+                   "global_avgpool", "dot"])
 
 
 def build_program(spec, emulator=None, table_bits: int = DEFAULT_TABLE_BITS

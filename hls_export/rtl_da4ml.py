@@ -212,8 +212,216 @@ def _op_affine(op, env, arrays):
     return x * arrays[op["scale"]] + arrays[op["bias"]]
 
 
+def _tree_reduce(values: list, op):
+    """hls4ml's ``nnet::reduce``: a balanced tree, the left part the largest power of 2 < N."""
+    n = len(values)
+    if n == 1:
+        return values[0]
+    if n == 2:
+        return op(values[0], values[1])
+    left = 1 << ((n - 1).bit_length() - 1)
+    return op(_tree_reduce(values[:left], op), _tree_reduce(values[left:], op))
+
+
+def _top_bits_lookup(v, t: dict, n_bits: int, table: np.ndarray, out_kif, solver, hwconf):
+    """``table[top n_bits of v's bit pattern in type t]`` (hls4ml's softmax index)."""
+    from da4ml.trace import FixedVariableArray
+
+    k, i, f = _kif(t)
+    fp = f - (int(t["width"]) - n_bits)
+    y = v.quantize(k, i, fp, "WRAP", "TRN")
+
+    def fn(values):
+        m = np.round(np.asarray(values, dtype=np.float64) * 2.0 ** fp).astype(np.int64)
+        return table[np.mod(m, 1 << n_bits)]
+
+    single = FixedVariableArray(np.array([y], dtype=object), solver, hwconf=hwconf).apply(fn)
+    return single.quantize(*out_kif, "WRAP", "TRN")._vars[0]
+
+
+def _op_softmax(op, env, arrays):
+    """hls4ml's latency and stable softmax (see emulation/layers/softmax.py)."""
+    from da4ml.trace import FixedVariableArray
+
+    x = env[op["src"]]
+    flat = x._vars.ravel()
+    n_outer, n_slice, n_inner = op["n_outer"], op["n_slice"], op["n_inner"]
+    exp_table, inv_table = arrays[op["exp_table"]], arrays[op["inv_table"]]
+    exp_kif, inv_kif = _kif(op["accum"]), _kif(op["inv_table_type"])
+    out = np.empty(flat.shape, dtype=object)
+    for o in range(n_outer):
+        for c in range(n_inner):
+            pos = [o * n_slice * n_inner + j * n_inner + c for j in range(n_slice)]
+            data = [flat[p] for p in pos]
+            if op["implementation"] == "stable":
+                x_max = _tree_reduce(data, lambda a, b: a.max_of(b))
+                keys = [_quantize_var(x_max - d, op["key_type"]) for d in data]
+            else:
+                keys = data
+            exp_res = [_top_bits_lookup(k, op["key_type"], op["exp_bits"], exp_table, exp_kif,
+                                        x.solver_options, x.hwconf) for k in keys]
+            total = _tree_reduce(exp_res, lambda a, b: _quantize_var(a + b, op["accum"]))
+            total = _quantize_var(total, op["inv_inp"])
+            inv = _top_bits_lookup(total, op["inv_inp"], op["inv_bits"], inv_table, inv_kif,
+                                   x.solver_options, x.hwconf)
+            for p, e in zip(pos, exp_res):
+                out[p] = e * inv
+    return FixedVariableArray(out, x.solver_options, hwconf=x.hwconf)
+
+
+def _lookup(v, fn, out_type: dict, x):
+    """``fn`` of one variable as a lookup table (da4ml tabulates it over v's range)."""
+    from da4ml.trace import FixedVariableArray
+
+    single = FixedVariableArray(np.array([v], dtype=object), x.solver_options,
+                                hwconf=x.hwconf).apply(fn)
+    return single.quantize(*_kif(out_type), "WRAP", "TRN")._vars[0]
+
+
+def _trunc_int(v):
+    """C's conversion to int (toward zero) of a variable."""
+    k, i, f = v.kif
+    floor = v.quantize(k, i, 0, "WRAP", "TRN")
+    if f <= 0 or not k or v.low >= 0:
+        return floor
+    fractional = (v - floor).unary_bit_op("any")        # 1 when a bit below the point is set
+    return floor + (v.is_negative() & fractional)
+
+
+def _map(x, fn):
+    from da4ml.trace import FixedVariableArray
+
+    flat = x._vars.ravel()
+    out = np.array([fn(e, v) for e, v in enumerate(flat)], dtype=object)
+    return FixedVariableArray(out, x.solver_options, hwconf=x.hwconf)
+
+
+def _op_select_pos(op, env, arrays):
+    """leaky relu / prelu: x where x > 0, else alpha * x."""
+    alpha = arrays[op["alpha"]]
+    return _map(env[op["src"]], lambda e, v: (v > 0).msb_mux(v, v * float(alpha[e])))
+
+
+def _op_threshold(op, env, arrays):
+    theta = float(op["theta"])
+    return _map(env[op["src"]], lambda e, v: (v > theta).msb_mux(v, 0.0))
+
+
+def _op_ternary(op, env, arrays):
+    hi, lo = arrays[op["hi"]], arrays[op["lo"]]
+
+    def one(e, v):
+        low = (v > float(lo[e])).msb_mux(0.0, -1.0)     # -1 at or below lo
+        return (v > float(hi[e])).msb_mux(1.0, low)
+    return _map(env[op["src"]], one)
+
+
+def _op_hard(op, env, arrays):
+    """hard sigmoid: slope * x + shift clipped to [0, 1]; hard tanh: twice that minus 1."""
+    slope, shift = float(op["slope"]), float(op["shift"])
+
+    def one(e, v):
+        h = (v * slope + shift).max_of(0.0).min_of(1.0)
+        return h * 2.0 - 1.0 if op["twice"] else h
+    return _map(env[op["src"]], one)
+
+
+def _op_sign(op, env, arrays):
+    """binary tanh: 1 where x >= 0, else ``low``."""
+    low = float(op["low"])
+    return _map(env[op["src"]], lambda e, v: v.is_negative().msb_mux(low, 1.0))
+
+
+def _op_table_index(op, env, arrays):
+    """hls4ml's table activations: table[clip(int(x * size / span) + size / 2)]."""
+    x = env[op["src"]]
+    table = arrays[op["table"]]
+    half, size = int(op["half"]), int(op["size"])
+
+    def one(e, v):
+        idx = _trunc_int(v * float(op["scale"])).max_of(-half).min_of(size - 1 - half)
+        return _lookup(idx, lambda vals: table[np.round(vals).astype(np.int64) + half],
+                       op["table_type"], x)
+    return _map(x, one)
+
+
+def _op_embed(op, env, arrays):
+    """Embedding: rows of a constant table by floor(x) clipped to the table."""
+    from da4ml.trace import FixedVariableArray
+
+    x = env[op["src"]]
+    table = arrays[op["table"]]
+    rows, depth = table.shape
+    out = []
+    for v in x._vars.ravel():
+        k, i, _ = v.kif
+        idx = v.quantize(k, i, 0, "WRAP", "TRN").max_of(0).min_of(rows - 1)
+        for d in range(depth):
+            out.append(_lookup(idx, lambda vals, d=d: table[np.round(vals).astype(np.int64), d],
+                               op["table_type"], x))
+    return FixedVariableArray(np.array(out, dtype=object), x.solver_options, hwconf=x.hwconf)
+
+
+def _div_trunc(a, length: int, frac: int):
+    """trunc(a / length) on the grid 2**-frac (C's integer division of the mantissa)."""
+    if length == 1:
+        return a
+    k, i, f = a.kif
+    bits = k + i + f
+    shift = bits + int(np.ceil(np.log2(length))) + 1
+    c = float(np.ceil(2.0 ** shift / length)) / 2.0 ** shift     # floor(|a| c) = floor(|a|/L)
+    q = (abs(a) * c).quantize(0, i + 1, frac, "WRAP", "TRN")
+    if a.low >= 0:
+        return q
+    return a.is_negative().msb_mux(-q, q)
+
+
+def _op_avgpool(op, env, arrays):
+    """Average pooling: the window summed in accum_t (each addition converted), divided by
+    the cell count with C's truncating division."""
+    from da4ml.trace import FixedVariableArray
+
+    x = env[op["src"]]
+    flat = list(x._vars.ravel())
+    index, lengths = arrays[op["index"]], arrays[op["lengths"]]
+    accum = op["accum"]
+    _, _, acc_f = _kif(accum)
+    out = []
+    for row, length in zip(index, lengths):
+        acc = None
+        for j in row:
+            term = flat[j] if j >= 0 else None
+            if term is not None and op.get("addend"):
+                term = _quantize_var(term, op["addend"])
+            if acc is None:
+                acc = _quantize_var(term, accum) if term is not None else None
+            elif term is not None:
+                acc = _quantize_var(acc + term, accum)
+        if acc is None:
+            out.append(0.0)
+            continue
+        out.append(_div_trunc(acc, int(length), acc_f))
+    return FixedVariableArray(np.array(out, dtype=object), x.solver_options, hwconf=x.hwconf)
+
+
+def _op_dot(op, env, arrays):
+    """Dot: each product converted to accum_t, summed in order in accum_t."""
+    from da4ml.trace import FixedVariableArray
+
+    a, b = env[op["a"]]._vars.ravel(), env[op["b"]]._vars.ravel()
+    acc = None
+    for u, v in zip(a, b):
+        p = _quantize_var(u * v, op["accum"])
+        acc = p if acc is None else _quantize_var(acc + p, op["accum"])
+    x = env[op["a"]]
+    return FixedVariableArray(np.array([acc], dtype=object), x.solver_options, hwconf=x.hwconf)
+
+
 OPS = {"linear": _op_linear, "gather": _op_gather, "table": _op_table, "relu": _op_relu,
-       "binary": _op_binary, "reduce": _op_reduce, "affine": _op_affine}
+       "binary": _op_binary, "reduce": _op_reduce, "affine": _op_affine,
+       "softmax": _op_softmax, "select_pos": _op_select_pos, "threshold": _op_threshold,
+       "ternary": _op_ternary, "table_index": _op_table_index, "embed": _op_embed,
+       "avgpool": _op_avgpool, "dot": _op_dot, "hard": _op_hard, "sign": _op_sign}
 
 
 def trace(program: dict, arrays) -> tuple[list, list]:

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from triginfer.emulation import Emulator
+from triginfer.emulation.layers.tables import activation_table
 from triginfer.errors import UnsupportedModelError
 from triginfer.hls_export import FirmwareSpec, SpecLayer
 from triginfer.hls_export import rtl
+from triginfer.quantization.fixed import FixedType
 
 
 def _tools_or_skip():
@@ -76,18 +78,44 @@ def _mixed_spec() -> FirmwareSpec:
                                                          "result": "fixed<2,2>"}, {},
                   {"threshold_hi": np.array([8, 4, 0, 16]), "threshold_lo": np.array(
                       [-8, -4, 0, -16])}, inputs=["d2"]),
+        # with table_bits=8 (as the RTL test runs it) these take their direct forms ...
+        SpecLayer("lk", "leaky_relu", (4,), (4,), {"param": "fixed<8,1>",
+                                                     "result": "fixed<10,4,RND_CONV,SAT>"},
+                  {"param": 0.3}, {"param": np.array([38])}, inputs=["d2"]),
+        SpecLayer("sg", "sigmoid", (6,), (6,), {"table": "ufixed<10,0>",
+                                                  "result": "ufixed<8,0,RND,SAT>"},
+                  {"table_size": 1024, "table_range": 16},
+                  {"table": activation_table("sigmoid", 1024, FixedType.parse("ufixed<10,0>"))},
+                  inputs=["d1"]),
+        SpecLayer("ap", "avgpool1d", (5, 3), (3, 3),
+                  {"accum": "fixed<10,4,RND,WRAP>", "result": "fixed<8,3,RND_CONV,SAT>"},
+                  {"n_in": 5, "n_out": 3, "n_filt": 3, "pool_width": 2, "stride_width": 2,
+                   "pad_left": 0, "pad_right": 1, "count_pad": False}, inputs=["c1"]),
+        # ... and this one (8-bit input) a lookup table filled by the emulator
+        SpecLayer("hs", "hard_sigmoid", (2, 3), (2, 3),
+                  {"slope": "fixed<8,1>", "shift": "fixed<8,1>",
+                   "result": "ufixed<6,1,RND_CONV,SAT>"}, {"slope": 0.2, "shift": 0.5},
+                  {"slope": np.array([13]), "shift": np.array([32])}, inputs=["p1"]),
     ]
-    return FirmwareSpec("mixed", layers, inputs=["a", "seq"], outputs=["d2", "tern"])
+    return FirmwareSpec("mixed", layers, inputs=["a", "seq"],
+                        outputs=["d2", "tern", "lk", "sg", "ap", "hs"])
+
+
+TABLE_BITS = 8
 
 
 def test_program_covers_the_mixed_graph():
     spec = _mixed_spec()
-    program, arrays = rtl.build_program(spec)
+    program, arrays = rtl.build_program(spec, table_bits=TABLE_BITS)
     ops = {op["name"]: op["op"] for op in program["ops"]}
     assert ops == {"a": "input", "seq": "input", "d1": "linear", "r1": "relu", "c1": "linear",
                    "p1": "reduce", "f1": "gather", "add": "binary", "mul": "binary",
                    "mx": "binary", "cat": "gather", "bn": "affine", "d2": "linear",
-                   "tern": "table"}
+                   "tern": "ternary", "lk": "select_pos", "sg": "table_index",
+                   "ap": "avgpool", "hs": "table"}
+    # with the default 12 bits the 10-bit ternary input is a table the emulator fills
+    program, arrays = rtl.build_program(spec)
+    assert {op["name"]: op["op"] for op in program["ops"]}["tern"] == "table"
     # the conv's patches come from the emulator's im2col: position 0 reads seq[0:2, :]
     index = arrays["c1/index"]
     assert index.shape == (5, 4) and index[0].tolist() == [0, 1, 2, 3]
@@ -116,27 +144,31 @@ def test_sat_zero_is_refused():
         rtl.build_program(spec)
 
 
+def _elu(width: int) -> FirmwareSpec:
+    layers = [SpecLayer("x", "input", (4,), (4,), {"result": f"fixed<{width},4>"}),
+              SpecLayer("y", "elu", (4,), (4,), {"param": "fixed<8,1>", "table": "fixed<10,2>",
+                                                 "result": "fixed<10,3>"}, {"param": 1.0,
+                                                                             "table_size": 1024},
+                        {"param": np.array([64]),
+                         "table": activation_table("elu", 1024, FixedType.parse("fixed<10,2>"))})]
+    return FirmwareSpec("elu", layers)
+
+
 def test_wide_table_is_refused_with_the_limit():
-    layers = [SpecLayer("x", "input", (4,), (4,), {"result": "fixed<16,6>"}),
-              SpecLayer("y", "ternary_tanh", (4,), (4,),
-                        {"threshold_hi": "fixed<8,3>", "threshold_lo": "fixed<8,3>",
-                         "result": "fixed<2,2>"}, {},
-                        {"threshold_hi": np.array([1]), "threshold_lo": np.array([-1])})]
     with pytest.raises(UnsupportedModelError, match="16 bits.*up to 12 bits"):
-        rtl.build_program(FirmwareSpec("wide", layers))
-    program, _ = rtl.build_program(FirmwareSpec("wide", layers), table_bits=16)
+        rtl.build_program(_elu(16))
+    program, _ = rtl.build_program(_elu(16), table_bits=16)
+    assert program["ops"][1]["op"] == "table"
+    program, _ = rtl.build_program(_elu(10))
     assert program["ops"][1]["op"] == "table"
 
 
-def test_average_pooling_is_refused():
-    layers = [SpecLayer("x", "input", (4, 2), (4, 2), {"result": "fixed<10,4>"}),
-              SpecLayer("p", "avgpool1d", (4, 2), (2, 2),
-                        {"accum": "fixed<12,6>", "result": "fixed<10,4>"},
-                        {"n_in": 4, "n_out": 2, "n_filt": 2, "pool_width": 2,
-                         "stride_width": 2, "pad_left": 0, "pad_right": 0,
-                         "count_pad": False})]
-    with pytest.raises(UnsupportedModelError, match="layer 'p'.*average pooling"):
-        rtl.build_program(FirmwareSpec("avg", layers))
+def test_softmax_without_rtl_form_is_refused():
+    layers = [SpecLayer("x", "input", (4,), (4,), {"result": "fixed<10,4>"}),
+              SpecLayer("s", "softmax", (4,), (4,), {"result": "ufixed<8,0>"},
+                        {"implementation": "argmax", "n_outer": 1, "n_slice": 4, "n_inner": 1})]
+    with pytest.raises(UnsupportedModelError, match="layer 's'.*argmax"):
+        rtl.build_program(FirmwareSpec("sm", layers))
 
 
 def test_measure_latency_finds_the_shift():
@@ -188,7 +220,7 @@ def test_mixed_graph_rtl_equals_emulator(tmp_path):
     _tools_or_skip()
     spec = _mixed_spec()
     report = rtl.export_rtl(spec, tmp_path / "rtl", events=20_000, resources=False,
-                            progress=lambda _m: None)
+                            table_bits=TABLE_BITS, progress=lambda _m: None)
     assert report["exact"] == report["events"] == 20_000, report.get("first_mismatch")
     assert report["ii"] == 1
     assert report["latency_cycles"] == report["pipeline_stages"] >= 1
@@ -209,7 +241,7 @@ def test_a_wrong_design_is_caught(tmp_path):
     _tools_or_skip()
     spec = _mixed_spec()
     rtl.export_rtl(spec, tmp_path / "rtl", events=2000, resources=False,
-                   progress=lambda _m: None)
+                   table_bits=TABLE_BITS, progress=lambda _m: None)
     changed = _mixed_spec()
     changed.layer("d2").arrays["weight"][0, 0] += 1
     binary = tmp_path / "rtl" / "sim" / "obj_dir" / "tb"
