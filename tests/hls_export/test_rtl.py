@@ -215,43 +215,50 @@ def test_export_rtl_cli_without_tools_fails_in_one_line(monkeypatch, tmp_path, c
     assert "RTL tools not installed" in result.err and len(result.err.strip().splitlines()) == 1
 
 
-@pytest.mark.slow
-def test_mixed_graph_rtl_equals_emulator(tmp_path):
+@pytest.fixture(scope="module")
+def mixed_rtl(tmp_path_factory):
+    """The mixed graph through the whole flow once (Verilator builds take tens of seconds)."""
     _tools_or_skip()
-    spec = _mixed_spec()
-    report = rtl.export_rtl(spec, tmp_path / "rtl", events=20_000, resources=False,
+    out = tmp_path_factory.mktemp("mixed") / "rtl"
+    report = rtl.export_rtl(_mixed_spec(), out, events=20_000, resources=False,
                             table_bits=TABLE_BITS, progress=lambda _m: None)
+    return out, report
+
+
+@pytest.mark.slow
+def test_mixed_graph_rtl_equals_emulator(mixed_rtl):
+    out, report = mixed_rtl
     assert report["exact"] == report["events"] == 20_000, report.get("first_mismatch")
     assert report["ii"] == 1
     assert report["latency_cycles"] == report["pipeline_stages"] >= 1
-    on_disk = json.loads((tmp_path / "rtl" / rtl.REPORT_NAME).read_text())
+    on_disk = json.loads((out / rtl.REPORT_NAME).read_text())
     for key in ("events", "exact", "latency_cycles", "ii", "clock_ns", "resources", "tools"):
         assert key in on_disk
     assert on_disk["tools"]["da4ml"] == "0.6.0"
     # ports carry the declared types: the wrapper's output widths are the spec's
-    top = (tmp_path / "rtl" / "src" / "mixed_top.v").read_text()
-    emu = Emulator(spec)
+    top = (out / "src" / "mixed_top.v").read_text()
+    emu = Emulator(_mixed_spec())
     assert f"output [{emu.result_type('d2').width - 1}:0] out_0" in top
     assert f"output [{emu.result_type('tern').width - 1}:0] out_4" in top
 
 
 @pytest.mark.slow
-def test_a_wrong_design_is_caught(tmp_path):
+def test_a_wrong_design_is_caught(mixed_rtl):
     """The check can fail: the same Verilog against a spec with one weight changed."""
-    _tools_or_skip()
-    spec = _mixed_spec()
-    rtl.export_rtl(spec, tmp_path / "rtl", events=2000, resources=False,
-                   table_bits=TABLE_BITS, progress=lambda _m: None)
+    out, report = mixed_rtl
     changed = _mixed_spec()
     changed.layer("d2").arrays["weight"][0, 0] += 1
-    binary = tmp_path / "rtl" / "sim" / "obj_dir" / "tb"
     emu = Emulator(changed)
     x = rtl.random_inputs(changed, emu, 2000)
     x_m = np.concatenate([m.reshape(len(m), -1) for m in emu.input_mantissas(x)], axis=1)
     want = np.concatenate([e.reshape(2000, -1) for e in emu.predict_mantissa(x)], axis=1)
-    recorded, _ = rtl.simulate(binary, tmp_path / "rtl", x_m, want.shape[1], 20)
-    _, exact = rtl.measure_latency(recorded, want, 20)
+    recorded, _ = rtl.simulate(out / "sim" / "obj_dir" / "tb", out, x_m, want.shape[1], 20)
+    shift, exact = rtl.measure_latency(recorded, want, 20)
     assert exact < 2000
+    # and the unchanged spec on the same events is exact at the measured latency
+    good = Emulator(_mixed_spec())
+    want = np.concatenate([e.reshape(2000, -1) for e in good.predict_mantissa(x)], axis=1)
+    assert rtl.measure_latency(recorded, want, 20) == (report["latency_cycles"], 2000)
 
 
 @pytest.mark.slow
