@@ -988,7 +988,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--firmware", required=True, help="directory holding firmware_spec.json")
     p.add_argument("--out", required=True, help="output directory (src/, sim/, rtl_report.json)")
     p.add_argument("--hdl", default="verilog", choices=["verilog", "vhdl"],
-                   help="HDL (the Verilator check and yosys count need verilog)")
+                   help="verilog (default), or vhdl: da4ml's VHDL of the same trace in vhdl/, the checks run on its Verilog")
     p.add_argument("--latency-cutoff", type=_positive_float, default=5.0,
                    help="da4ml's delay budget per pipeline stage (its units: about one adder "
                         "level each; smaller = more stages, default 5)")

@@ -272,7 +272,7 @@ def test_export_rtl_cli_with_resources(tmp_path, cli):
               SpecLayer("r", "relu", (3,), (3,), {"result": "ufixed<6,3,RND_CONV,SAT>"})]
     FirmwareSpec("tiny", layers).save(tmp_path / "fw")
     result = cli("export-rtl", "--firmware", str(tmp_path / "fw"), "--out", str(tmp_path / "rtl"),
-                 "--events", "5000", "--clock-ns", "4")
+                 "--events", "5000", "--clock-ns", "4", "--hdl", "vhdl")
     assert result.code == 0, result.err
     assert "RTL == emulator on 5000/5000 events" in result.out
     report = json.loads((tmp_path / "rtl" / rtl.REPORT_NAME).read_text())
@@ -280,3 +280,5 @@ def test_export_rtl_cli_with_resources(tmp_path, cli):
     assert res["label"] == rtl.RESOURCE_LABEL
     assert res["LUT"] > 0 and res["FF"] > 0
     assert report["latency_ns"] == report["latency_cycles"] * 4
+    assert list((tmp_path / "rtl" / "vhdl" / "src").glob("tiny*.vhd"))   # --hdl vhdl
+    assert report["vhdl"].startswith("vhdl/src")
