@@ -61,6 +61,9 @@ RTL_ROUNDING = ("TRN", "RND", "RND_CONV", "RND_MIN_INF")
 RTL_OVERFLOW = ("WRAP", "SAT", "SAT_SYM")
 #: Widest input of an elementwise layer turned into a lookup table (2**bits entries).
 DEFAULT_TABLE_BITS = 12
+#: Widest value (declared type) the flow takes: measured exact at 56 bits (a dense layer with a
+#: 56-bit accumulator and a saturating relu), wrong at 61 (the separable1d zoo model).
+MAX_VALUE_BITS = 56
 RESOURCE_LABEL = "yosys counts of the distributed-arithmetic design"
 RESOURCE_NOTE = ("yosys synth_xilinx -family xcup -flatten cell counts of the da4ml "
                  "distributed-arithmetic design; not Vivado's numbers, timing closure not checked")
@@ -389,6 +392,17 @@ class _Builder:
 
     def build(self) -> dict:
         for layer in self.spec.layers:
+            widths = [(self.held(src), f"its input {src!r}") for src in layer.inputs]
+            widths.append((self.held(layer.name), "its result"))
+            if "accum" in layer.types:
+                widths.append((layer.fixed("accum"), "its accumulator"))
+            for t, what in widths:
+                if t.width > MAX_VALUE_BITS:
+                    raise UnsupportedModelError(
+                        f"layer {layer.name!r}: {what} is {t} ({t.width} bits); the RTL flow "
+                        f"is checked exact for values of up to {MAX_VALUE_BITS} bits (da4ml "
+                        "0.6 gave wrong saturations on 61-bit values); narrow the type in the "
+                        "hls4ml configuration")
             op = self.layer_op(layer)
             if layer.kind == "input":
                 op["type"] = _type(self.held(layer.name), layer.name)
@@ -712,8 +726,15 @@ def export_rtl(firmware, out, hdl: str = "verilog", latency_cutoff: float = 5.0,
     progress(f"RTL: tracing {len(program['ops'])} operations with da4ml ...")
     script = Path(__file__).with_name("rtl_da4ml.py")
     t0 = time.perf_counter()
-    _run([tools.python, script, out / "program", out, "--hdl", "verilog", "--latency-cutoff",
-          str(latency_cutoff), "--clock-ns", str(clock_ns), "--name", module], what="da4ml")
+    try:
+        _run([tools.python, script, out / "program", out, "--hdl", "verilog",
+              "--latency-cutoff", str(latency_cutoff), "--clock-ns", str(clock_ns),
+              "--name", module], what="da4ml")
+    except TrigInferError as exc:
+        found = re.search(r"RTL-UNSUPPORTED (.*)", str(exc))
+        if found:
+            raise UnsupportedModelError(found.group(1)) from None
+        raise
     trace_s = time.perf_counter() - t0
     trace = json.loads((out / "trace.json").read_text())
     if hdl == "vhdl":

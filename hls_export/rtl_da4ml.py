@@ -40,6 +40,24 @@ from pathlib import Path
 import numpy as np
 
 
+#: da4ml 0.6 computes comparisons (max, min, relu, saturation, sign tests) correctly only on
+#: values of at most this many bits (measured: a 33-bit relu gives x + 64 for x = -2)
+COMPARE_BITS = 32
+_CURRENT = {"layer": "?"}
+
+
+class WidthError(Exception):
+    """A comparison on a value wider than da4ml handles."""
+
+
+def _check_width(v, what: str) -> None:
+    bits = int(sum(v.kif))
+    if bits > COMPARE_BITS and v.low != v.high:
+        raise WidthError(f"RTL-UNSUPPORTED layer {_CURRENT['layer']!r}: {what} of a {bits}-bit "
+                         f"value; da4ml 0.6 compares values of at most {COMPARE_BITS} bits "
+                         "(narrow this layer's input type in the hls4ml configuration)")
+
+
 def _kif(t: dict) -> tuple[int, int, int]:
     """``(keep_negative, integer bits without sign, fractional bits)`` of a program type."""
     k = int(bool(t["signed"]))
@@ -50,6 +68,17 @@ def _quantize_var(v, t: dict):
     """One FixedVariable converted to the type ``t`` (ap_fixed semantics: round, then overflow)."""
     k, i, f = _kif(t)
     rnd, ovf = t["round"], t["overflow"]
+    if ovf != "WRAP" and v.low != v.high:
+        _k, _i, _f = v.kif
+        if (v.low < -(2.0 ** i) * k or v.high > 2.0 ** i - 2.0 ** -f):   # saturation possible
+            if _k + _i + min(_f, f + 1) > COMPARE_BITS:
+                # round first (exact: rounding is monotone), then saturate the narrow value
+                wide = {**t, "width": _k + _i + f + 2, "integer": _k + _i + 2, "signed": True,
+                        "overflow": "WRAP"}
+                v = _quantize_var(v, wide)
+                rnd = "TRN"
+            _check_width(v.quantize(*v.kif[:2], min(v.kif[2], f + 1), "WRAP", "TRN"),
+                         "saturation")
     if rnd in ("TRN", "RND"):
         return v.quantize(k, i, f, ovf, rnd)
     _, _, big_f = v.kif
@@ -121,7 +150,17 @@ def _op_linear(op, env, arrays):
                 out[p, j] = (total + float(b[j])) if total is not None else float(b[j])
         y = FixedVariableArray(out, x.solver_options, hwconf=x.hwconf)
         return quantize(y, op["accum"]).reshape(-1)
-    y = patches @ w                                               # (positions, n_out)
+    # da4ml's constant-matrix solver takes float32 matrices: weights with more significant
+    # bits are split into float32-exact parts whose products are summed exactly
+    y = None
+    rest = w.astype(np.float64)
+    while np.any(rest != 0):
+        part = rest.astype(np.float32).astype(np.float64)
+        term = patches @ part                                     # (positions, n_out)
+        y = term if y is None else y + term
+        rest = rest - part
+    if y is None:
+        y = patches @ w
     y = y + b[None, :]
     y = quantize(y, op.get("accum"))
     return y.reshape(-1)
@@ -166,9 +205,21 @@ def _op_table(op, env, arrays):
 
 
 def _op_relu(op, env, arrays):
+    """max(x, 0); a wide x is rounded to the result's LSB first (exact: rounding is monotone
+    and keeps 0), so the comparison is on a narrow value."""
     from da4ml.trace.ops import relu
 
-    return relu(env[op["src"]])
+    x = env[op["src"]]
+    t = op["type"]
+    _, _, f = _kif(t)
+    if max(sum(v.kif) for v in x._vars.ravel()) > COMPARE_BITS:
+        k0, i0, _ = (max(a) for a in zip(*(v.kif for v in x._vars.ravel())))
+        # one more integer bit: rounding up the largest value must not wrap
+        x = quantize(x, {**t, "signed": bool(k0), "width": int(k0 + i0 + 1 + f),
+                         "integer": int(k0 + i0 + 1), "overflow": "WRAP"})
+    for v in x._vars.ravel():
+        _check_width(v, "relu")
+    return relu(x)
 
 
 def _op_binary(op, env, arrays):
@@ -183,10 +234,10 @@ def _op_binary(op, env, arrays):
         return (a + b) * 0.5
     if fn == "mul":
         return a * b
-    if fn == "max":
-        return np.maximum(a, b)
-    if fn == "min":
-        return np.minimum(a, b)
+    if fn in ("max", "min"):
+        for v in list(a._vars.ravel()) + list(b._vars.ravel()):
+            _check_width(v, f"merge {fn}")
+        return np.maximum(a, b) if fn == "max" else np.minimum(a, b)
     raise ValueError(f"binary op {fn!r}")
 
 
@@ -201,6 +252,8 @@ def _op_reduce(op, env, arrays):
     vals = ext[np.where(index < 0, len(flat) - 1, index)]
     if op["fn"] != "max":
         raise ValueError(f"reduce {op['fn']!r}")
+    for v in x._vars.ravel():
+        _check_width(v, "max pooling")
     out = vals[:, 0]
     for j in range(1, index.shape[1]):
         out = np.maximum(out, vals[:, j])
@@ -254,6 +307,8 @@ def _op_softmax(op, env, arrays):
             pos = [o * n_slice * n_inner + j * n_inner + c for j in range(n_slice)]
             data = [flat[p] for p in pos]
             if op["implementation"] == "stable":
+                for d in data:
+                    _check_width(d, "softmax maximum")
                 x_max = _tree_reduce(data, lambda a, b: a.max_of(b))
                 keys = [_quantize_var(x_max - d, op["key_type"]) for d in data]
             else:
@@ -292,6 +347,8 @@ def _map(x, fn):
     from da4ml.trace import FixedVariableArray
 
     flat = x._vars.ravel()
+    for v in flat:
+        _check_width(v, "a comparison")
     out = np.array([fn(e, v) for e, v in enumerate(flat)], dtype=object)
     return FixedVariableArray(out, x.solver_options, hwconf=x.hwconf)
 
@@ -366,6 +423,7 @@ def _div_trunc(a, length: int, frac: int):
     """trunc(a / length) on the grid 2**-frac (C's integer division of the mantissa)."""
     if length == 1:
         return a
+    _check_width(a, "average pooling sign")
     k, i, f = a.kif
     bits = k + i + f
     shift = bits + int(np.ceil(np.log2(length))) + 1
@@ -439,6 +497,7 @@ def trace(program: dict, arrays) -> tuple[list, list]:
             env[op["name"]] = x
             continue
         started = time.perf_counter()
+        _CURRENT["layer"] = op["name"]
         value = OPS[op["op"]](op, env, arrays)
         env[op["name"]] = quantize(value.reshape(-1), op.get("type"))
         print(f"  traced {op['name']} ({op['op']}, {env[op['name']].shape[0]} values) in "
@@ -468,7 +527,11 @@ def main(argv=None) -> int:
     program = json.loads((program_dir / "rtl_program.json").read_text())
     arrays = dict(np.load(program_dir / "rtl_program.npz"))
     started = time.perf_counter()
-    inputs, outputs = trace(program, arrays)
+    try:
+        inputs, outputs = trace(program, arrays)
+    except WidthError as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
     flat_in = FixedVariableArray(np.concatenate([x._vars.ravel() for x in inputs]),
                                  inputs[0].solver_options, hwconf=inputs[0].hwconf)
     flat_out = FixedVariableArray(np.concatenate([y._vars.ravel() for y in outputs]),
