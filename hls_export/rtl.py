@@ -589,10 +589,21 @@ int main(int argc, char** argv) {{
 
 
 # --- running -------------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """In the child: be killed when the parent dies (Linux; elsewhere nothing)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _run(cmd: list[str], cwd: Path | None = None, env: dict | None = None, what: str = "",
          timeout: float | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, preexec_fn=_die_with_parent)
     if r.returncode != 0:
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
         raise TrigInferError(f"{what or cmd[0]} failed (exit {r.returncode}):\n{tail}")

@@ -547,12 +547,21 @@ def _step_rtl(ctx: RunContext) -> dict[str, Any]:
                 continue
             spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
             x = model_inputs(mc.kind, data.test)[: settings["events"]]
-            report = export_rtl(spec, ctx.run_dir / "rtl" / mc.name, events=len(x), x=x,
+            final = ctx.run_dir / "rtl" / mc.name
+            # built in a directory of this process, renamed into place when done: the tools
+            # of a killed run (which outlive it for seconds) never write into this one's
+            for stale in final.parent.glob(f".{mc.name}.*.partial"):
+                shutil.rmtree(stale, ignore_errors=True)
+            stage = final.with_name(f".{mc.name}.{os.getpid()}.partial")
+            report = export_rtl(spec, stage, events=len(x), x=x,
                                 clock_ns=clock, resources=settings["resources"],
                                 latency_cutoff=settings["latency_cutoff"],
                                 table_bits=settings["table_bits"],
                                 progress=(lambda _m: None) if ctx.quiet else log.info)
-            report["directory"] = str((ctx.run_dir / "rtl" / mc.name).relative_to(ctx.run_dir))
+            shutil.rmtree(stage / "sim" / "obj_dir", ignore_errors=True)   # build products
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(stage, final)
+            report["directory"] = str(final.relative_to(ctx.run_dir))
             summary["models"][mc.name] = report
             level = logging.INFO if report["exact"] == report["events"] else logging.ERROR
             log.log(level, "%s RTL: == emulator on %d/%d test events, latency %d clocks, II %s",
