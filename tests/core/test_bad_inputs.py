@@ -144,6 +144,8 @@ FILE_ARGS = [
     ("patterns --input", ["patterns", "--firmware", "{fw}", "--input", "{bad}", "--out",
                           "{out}/p.txt"], "npy"),
     ("export-bdt --model", ["export-bdt", "--model", "{bad}", "--out", "{out}/bdt"], "xgb"),
+    ("export-rtl --input", ["export-rtl", "--firmware", "{fw}", "--input", "{bad}", "--out",
+                            "{out}/rtl"], "npy"),
     ("export-bdt --input", ["export-bdt", "--model", "{xgb}", "--input", "{bad}", "--out",
                             "{out}/bdt"], "npy"),
 ]
@@ -273,6 +275,7 @@ SPEC_COMMANDS = {
     "export-onnx": ["export-onnx", "--firmware", "{fw}", "--out", "{out}/m.onnx"],
     "patterns": ["patterns", "--firmware", "{fw}", "--out", "{out}/p.txt"],
     "export-cmssw": ["export-cmssw", "--firmware", "{fw}", "--out", "{out}/pkg"],
+    "export-rtl": ["export-rtl", "--firmware", "{fw}", "--out", "{out}/rtl"],
     "serve": ["serve", "--firmware", "{fw}", "--name", "m"],
     "loadtest": ["loadtest", "--firmware", "{fw}", "--name", "m", "--wait", "0.5"],
     "bench": ["bench", "--onnx", "{onnx}", "--firmware", "{fw}", "--out", "{out}/b"],
@@ -296,6 +299,7 @@ OUTPUT_COMMANDS = {
     "loadtest": ["loadtest", "--onnx", "{onnx}", "--name", "m", "--wait", "0.5", "--out",
                  "{dest}"],
     "export-bdt": ["export-bdt", "--model", "{xgb}", "--out", "{dest}"],
+    "export-rtl": ["export-rtl", "--firmware", "{fw}", "--out", "{dest}"],
 }
 
 
@@ -508,6 +512,8 @@ NPY_BREAKS = {
 NPY_COMMANDS = {
     "emulate": ["emulate", "--firmware", "{fw}", "--input", "{bad}", "--out", "{out}/o.npy"],
     "patterns": ["patterns", "--firmware", "{fw}", "--input", "{bad}", "--out", "{out}/p.txt"],
+    "export-rtl": ["export-rtl", "--firmware", "{fw}", "--input", "{bad}", "--out",
+                   "{out}/rtl"],
 }
 
 
