@@ -234,10 +234,14 @@ class _Builder:
 
         p = layer.params
         impl = p["implementation"]
+        if impl == "argmax":
+            return {"op": "softmax", "name": layer.name, "src": layer.inputs[0],
+                    "implementation": impl, "n_outer": int(p["n_outer"]),
+                    "n_slice": int(p["n_slice"]), "n_inner": int(p["n_inner"])}
         if impl not in ("latency", "stable"):
             raise UnsupportedModelError(
                 f"layer {layer.name!r}: softmax implementation {impl!r} has no RTL form "
-                "(latency and stable have)")
+                "(latency, stable and argmax have)")
         accum, inv_inp = layer.fixed("accum"), layer.fixed("inv_inp")
         exp_t, inv_t = layer.fixed("exp_table"), layer.fixed("inv_table")
         key = layer.fixed("inp_norm") if impl == "stable" else plan["in_type"]

@@ -299,13 +299,26 @@ def _op_softmax(op, env, arrays):
     x = env[op["src"]]
     flat = x._vars.ravel()
     n_outer, n_slice, n_inner = op["n_outer"], op["n_slice"], op["n_inner"]
-    exp_table, inv_table = arrays[op["exp_table"]], arrays[op["inv_table"]]
-    exp_kif, inv_kif = _kif(op["accum"]), _kif(op["inv_table_type"])
+    if op["implementation"] != "argmax":
+        exp_table, inv_table = arrays[op["exp_table"]], arrays[op["inv_table"]]
+        exp_kif, inv_kif = _kif(op["accum"]), _kif(op["inv_table_type"])
     out = np.empty(flat.shape, dtype=object)
     for o in range(n_outer):
         for c in range(n_inner):
             pos = [o * n_slice * n_inner + j * n_inner + c for j in range(n_slice)]
             data = [flat[p] for p in pos]
+            if op["implementation"] == "argmax":
+                # one-hot of the first maximum: above every earlier value, not below any later
+                for d in data:
+                    _check_width(d, "softmax argmax")
+                for j, p in enumerate(pos):
+                    bits = [data[j] > data[i] for i in range(j)]
+                    bits += [~(data[j] < data[i]) for i in range(j + 1, n_slice)]
+                    hot = bits[0] if bits else 1.0
+                    for b in bits[1:]:
+                        hot = hot & b
+                    out[p] = hot
+                continue
             if op["implementation"] == "stable":
                 for d in data:
                     _check_width(d, "softmax maximum")

@@ -165,9 +165,10 @@ def test_wide_table_is_refused_with_the_limit():
 
 def test_softmax_without_rtl_form_is_refused():
     layers = [SpecLayer("x", "input", (4,), (4,), {"result": "fixed<10,4>"}),
-              SpecLayer("s", "softmax", (4,), (4,), {"result": "ufixed<8,0>"},
-                        {"implementation": "argmax", "n_outer": 1, "n_slice": 4, "n_inner": 1})]
-    with pytest.raises(UnsupportedModelError, match="layer 's'.*argmax"):
+              SpecLayer("s", "softmax", (4,), (4,), {"result": "ufixed<8,0>",
+                                                     "table": "ufixed<18,8>"},
+                        {"implementation": "legacy", "n_outer": 1, "n_slice": 4, "n_inner": 1})]
+    with pytest.raises(UnsupportedModelError, match="layer 's'.*legacy"):
         rtl.build_program(FirmwareSpec("sm", layers))
 
 
