@@ -313,14 +313,14 @@ class _Builder:
             "this kind has no other RTL form")
 
     def layer_op(self, layer) -> dict:
+        from triginfer.emulation import layers as kinds
         from triginfer.emulation.layers.activations import ElementwiseKind, TernaryTanh
+        from triginfer.emulation.layers.batchnorm import BatchNorm
         from triginfer.emulation.layers.dense import MatMulKind
+        from triginfer.emulation.layers.embedding import Embedding
         from triginfer.emulation.layers.merge import Concatenate, Merge
         from triginfer.emulation.layers.pooling import PoolKind
         from triginfer.emulation.layers.reshaping import GatherKind
-        from triginfer.emulation.layers.batchnorm import BatchNorm
-        from triginfer.emulation.layers.embedding import Embedding
-        from triginfer.emulation import layers as kinds
 
         kind = kinds.get(layer.kind)
         name = layer.name
@@ -417,10 +417,7 @@ class _Builder:
                         "0.6 gave wrong saturations on 61-bit values); narrow the type in the "
                         "hls4ml configuration")
             op = self.layer_op(layer)
-            if layer.kind == "input":
-                op["type"] = _type(self.held(layer.name), layer.name)
-            else:
-                op["type"] = _type(self.held(layer.name), layer.name)
+            op["type"] = _type(self.held(layer.name), layer.name)
             self.ops.append(op)
         return {"name": self.spec.name, "ops": self.ops, "outputs": list(self.spec.outputs),
                 "inputs": list(self.spec.inputs)}

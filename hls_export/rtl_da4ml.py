@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 #: da4ml 0.6 computes comparisons (max, min, relu, saturation, sign tests) correctly only on
 #: values of at most this many bits (measured: a 33-bit relu gives x + 64 for x = -2)
 COMPARE_BITS = 32
@@ -213,7 +212,7 @@ def _op_relu(op, env, arrays):
     t = op["type"]
     _, _, f = _kif(t)
     if max(sum(v.kif) for v in x._vars.ravel()) > COMPARE_BITS:
-        k0, i0, _ = (max(a) for a in zip(*(v.kif for v in x._vars.ravel())))
+        k0, i0, _ = (max(a) for a in zip(*(v.kif for v in x._vars.ravel()), strict=False))
         # one more integer bit: rounding up the largest value must not wrap
         x = quantize(x, {**t, "signed": bool(k0), "width": int(k0 + i0 + 1 + f),
                          "integer": int(k0 + i0 + 1), "overflow": "WRAP"})
@@ -332,7 +331,7 @@ def _op_softmax(op, env, arrays):
             total = _quantize_var(total, op["inv_inp"])
             inv = _top_bits_lookup(total, op["inv_inp"], op["inv_bits"], inv_table, inv_kif,
                                    x.solver_options, x.hwconf)
-            for p, e in zip(pos, exp_res):
+            for p, e in zip(pos, exp_res, strict=False):
                 out[p] = e * inv
     return FixedVariableArray(out, x.solver_options, hwconf=x.hwconf)
 
@@ -458,7 +457,7 @@ def _op_avgpool(op, env, arrays):
     accum = op["accum"]
     _, _, acc_f = _kif(accum)
     out = []
-    for row, length in zip(index, lengths):
+    for row, length in zip(index, lengths, strict=False):
         acc = None
         for j in row:
             term = flat[j] if j >= 0 else None
@@ -481,7 +480,7 @@ def _op_dot(op, env, arrays):
 
     a, b = env[op["a"]]._vars.ravel(), env[op["b"]]._vars.ravel()
     acc = None
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=False):
         p = _quantize_var(u * v, op["accum"])
         acc = p if acc is None else _quantize_var(acc + p, op["accum"])
     x = env[op["a"]]

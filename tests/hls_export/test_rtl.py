@@ -17,8 +17,7 @@ import pytest
 from triginfer.emulation import Emulator
 from triginfer.emulation.layers.tables import activation_table
 from triginfer.errors import UnsupportedModelError
-from triginfer.hls_export import FirmwareSpec, SpecLayer
-from triginfer.hls_export import rtl
+from triginfer.hls_export import FirmwareSpec, SpecLayer, rtl
 from triginfer.quantization.fixed import FixedType
 
 
@@ -118,11 +117,13 @@ def test_program_covers_the_mixed_graph():
     assert {op["name"]: op["op"] for op in program["ops"]}["tern"] == "table"
     # the conv's patches come from the emulator's im2col: position 0 reads seq[0:2, :]
     index = arrays["c1/index"]
-    assert index.shape == (5, 4) and index[0].tolist() == [0, 1, 2, 3]
+    assert index.shape == (5, 4)
+    assert index[0].tolist() == [0, 1, 2, 3]
     # the ternary table: the emulator's own answers, -1/0/+1
     assert set(np.unique(arrays["tern/tables"])) <= {-1.0, 0.0, 1.0}
     d1 = next(op for op in program["ops"] if op["name"] == "d1")
-    assert d1["round_products"] and d1["accum"]["text"] == "fixed<10,4,TRN,WRAP>"
+    assert d1["round_products"]
+    assert d1["accum"]["text"] == "fixed<10,4,TRN,WRAP>"
 
 
 def _one_layer(kind, types, params=None, arrays=None, shape=(4,)):
@@ -196,8 +197,11 @@ def test_parse_yosys_stat():
      RAMB18E2                         1
 """
     counts = rtl.parse_yosys_stat(text)
-    assert counts["LUT"] == 100 and counts["FF"] == 302 and counts["CARRY"] == 12
-    assert counts["DSP"] == 1 and counts["BRAM_18K"] == 5
+    assert counts["LUT"] == 100
+    assert counts["FF"] == 302
+    assert counts["CARRY"] == 12
+    assert counts["DSP"] == 1
+    assert counts["BRAM_18K"] == 5
 
 
 def test_missing_tools_give_one_line(monkeypatch, tmp_path):
@@ -213,7 +217,8 @@ def test_export_rtl_cli_without_tools_fails_in_one_line(monkeypatch, tmp_path, c
     monkeypatch.setattr(rtl, "_candidate_venvs", lambda: [tmp_path / "nowhere"])
     result = cli("export-rtl", "--firmware", str(tmp_path / "fw"), "--out", str(tmp_path / "rtl"))
     assert result.code == 2
-    assert "RTL tools not installed" in result.err and len(result.err.strip().splitlines()) == 1
+    assert "RTL tools not installed" in result.err
+    assert len(result.err.strip().splitlines()) == 1
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +284,8 @@ def test_export_rtl_cli_with_resources(tmp_path, cli):
     report = json.loads((tmp_path / "rtl" / rtl.REPORT_NAME).read_text())
     res = report["resources"]
     assert res["label"] == rtl.RESOURCE_LABEL
-    assert res["LUT"] > 0 and res["FF"] > 0
+    assert res["LUT"] > 0
+    assert res["FF"] > 0
     assert report["latency_ns"] == report["latency_cycles"] * 4
     assert list((tmp_path / "rtl" / "vhdl" / "src").glob("tiny*.vhd"))   # --hdl vhdl
     assert report["vhdl"].startswith("vhdl/src")
