@@ -62,13 +62,15 @@ def test_replaced_input_file_changes_the_step_keys(tmp_path):
 
 @pytest.mark.parametrize(("section", "key", "value", "redone"), [
     ("metrics", "thresholds", [10.0, 30.0], {"metrics", "report"}),
-    ("firmware", "clock_period_ns", 4.0, {"firmware", "emulate", "onnx", "bench", "report"}),
+    ("firmware", "clock_period_ns", 4.0, {"firmware", "emulate", "onnx", "bench", "rtl",
+                                          "report"}),
+    ("rtl", "events", 5000, {"rtl", "report"}),
     ("runtime", "seconds", 0.2, {"bench", "report"}),
     ("budgets", "preset", "atlas_phase2_l0", {"bench", "report"}),
     ("training", "epochs", 3, {"train", "metrics", "firmware", "emulate", "onnx", "bench",
-                               "report"}),
+                               "rtl", "report"}),
     ("data", "events", 1234, {"data", "dataset", "train", "metrics", "firmware", "emulate",
-                              "onnx", "bench", "report"}),
+                              "onnx", "bench", "rtl", "report"}),
 ])
 def test_a_config_change_redoes_exactly_the_steps_that_read_it(section, key, value, redone):
     import copy
