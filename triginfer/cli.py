@@ -592,6 +592,17 @@ def _exit_with_parent() -> None:
         while os.getppid() == int(parent):
             time.sleep(0.5)
         os.kill(os.getpid(), signal.SIGINT)
+        # a SIGINT that lands while the server starts or stops can be lost: then, after a
+        # grace period, kill our own children (tritonserver) and leave without cleanup
+        time.sleep(15)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == os.getpid():
+                    os.kill(int(stat.parent.name), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                continue
+        os._exit(130)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 

@@ -163,7 +163,7 @@ def test_ctrl_c_under_dask_is_one_line(spec_dir, tmp_path):
     from triginfer.simulation import simulate_muons
 
     root = tmp_path / "big.root"
-    write_samples(root, {"muons": simulate_muons(400_000, 6)})
+    write_samples(root, {"muons": simulate_muons(1_000_000, 6)})   # runs well past 8 s
     out = tmp_path / "o.npy"
     proc = _emulate_cli(spec_dir, root, out, "--step-size", "2000", "--workers", "2",
                         start_new_session=True)
