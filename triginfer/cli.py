@@ -466,6 +466,8 @@ def _cmd_export_rtl(args: argparse.Namespace) -> int:
     if res:
         print(f"  {RESOURCE_LABEL}: LUT {res['LUT']}, FF {res['FF']}, CARRY {res['CARRY']}, "
               f"DSP {res['DSP']}, BRAM_18K {res['BRAM_18K']} (timing closure not checked)")
+    elif report.get("resources_error"):
+        print(f"  yosys resource count failed: {report['resources_error']}")
     if report["exact"] != report["events"]:
         from triginfer.errors import TrigInferError
 

@@ -121,6 +121,10 @@ def _rtl_section(run_dir: Path, bench: dict[str, Any]) -> list[str]:
                          "CARRY (yosys)", "DSP (yosys)", "BRAM 18K (yosys)",
                          "HLS estimate latency [ns]", "HLS estimate LUT", "HLS estimate DSP",
                          "budget [ns]", "RTL latency vs budget"], rows))
+    for name, r in summary.get("models", {}).items():
+        if r.get("resources_error"):
+            parts.append(f"<p class='note'>{html.escape(name)}: yosys resource count failed: "
+                         f"{html.escape(r['resources_error'])}</p>")
     tools = next(iter(summary.get("models", {}).values()), {}).get("tools", {})
     if tools:
         parts.append("<p class='note'>Tools: " + html.escape(", ".join(
