@@ -703,8 +703,15 @@ def synthesize(tools: RtlTools, rtl: Path, module: str, timeout: float = 3600) -
         shutil.copy(path, work / path.name)
         if path.suffix == ".v":
             names.append(path.name)
-    script = (f"read_verilog {' '.join(names)}; synth_xilinx -family xcup -flatten "
-              f"-top {module}; tee -q -o yosys_stat.txt stat")
+    # yosys reads da4ml's lookup_table module with its default ROM file name too
+    (work / "whatever.mem").write_text("0\n")
+    # lookup-table ROMs (da4ml's lookup_table) become logic first: yosys finds no LUTRAM
+    # mapping for its asynchronous-read ROMs (and a ROM of LUTs is what they are)
+    roms = any((rtl / "src" / "memfiles").glob("*"))
+    pre = (f"hierarchy -top {module}; proc; flatten; memory -nomap; memory_map; opt -fast; "
+           if roms else "")
+    script = (f"read_verilog {' '.join(names)}; {pre}"
+              f"synth_xilinx -family xcup -flatten -top {module}; tee -q -o yosys_stat.txt stat")
     started = time.perf_counter()
     _run([tools.yosys, "-q", "-p", script], cwd=work, what="yosys", timeout=timeout)
     text = (work / "yosys_stat.txt").read_text()

@@ -163,11 +163,17 @@ def test_ctrl_c_under_dask_is_one_line(spec_dir, tmp_path):
     from triginfer.simulation import simulate_muons
 
     root = tmp_path / "big.root"
-    write_samples(root, {"muons": simulate_muons(1_000_000, 6)})   # runs well past 8 s
+    write_samples(root, {"muons": simulate_muons(600_000, 6)})
     out = tmp_path / "o.npy"
     proc = _emulate_cli(spec_dir, root, out, "--step-size", "2000", "--workers", "2",
                         start_new_session=True)
-    time.sleep(8)
+    # interrupt once events are being written (a fixed delay can land during the workers'
+    # start-up on a loaded machine, where the interrupt is not yet the CLI's to handle)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".*tmp*")) and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     assert proc.poll() is None, "finished before the interrupt: use a larger file"
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)

@@ -275,7 +275,12 @@ def test_export_rtl_cli_with_resources(tmp_path, cli):
                         {"weight": "fixed<5,1>", "accum": "fixed<16,6>",
                          "result": "fixed<10,4,RND_CONV,SAT>"}, {"n_in": 4, "n_out": 3},
                         {"weight": np.array([[3, -5, 7], [1, 0, -2], [-9, 4, 5], [2, 2, -1]])}),
-              SpecLayer("r", "relu", (3,), (3,), {"result": "ufixed<6,3,RND_CONV,SAT>"})]
+              SpecLayer("r", "relu", (3,), (3,), {"result": "ufixed<6,3,RND_CONV,SAT>"}),
+              # a 6-bit input: a lookup table (a ROM in the Verilog, logic for yosys)
+              SpecLayer("hs", "hard_sigmoid", (3,), (3,),
+                        {"slope": "fixed<8,1>", "shift": "fixed<8,1>",
+                         "result": "ufixed<6,1,RND_CONV,SAT>"}, {"slope": 0.2, "shift": 0.5},
+                        {"slope": np.array([13]), "shift": np.array([32])})]
     FirmwareSpec("tiny", layers).save(tmp_path / "fw")
     result = cli("export-rtl", "--firmware", str(tmp_path / "fw"), "--out", str(tmp_path / "rtl"),
                  "--events", "5000", "--clock-ns", "4", "--hdl", "vhdl")
@@ -287,5 +292,6 @@ def test_export_rtl_cli_with_resources(tmp_path, cli):
     assert res["LUT"] > 0
     assert res["FF"] > 0
     assert report["latency_ns"] == report["latency_cycles"] * 4
+    assert list((tmp_path / "rtl" / "src" / "memfiles").glob("*.mem"))   # the table's ROM
     assert list((tmp_path / "rtl" / "vhdl" / "src").glob("tiny*.vhd"))   # --hdl vhdl
     assert report["vhdl"].startswith("vhdl/src")
