@@ -150,12 +150,27 @@ def test_dask_worker_error_is_the_local_one_line_error(spec_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 @pytest.mark.slow
 def test_ctrl_c_under_dask_is_one_line(spec_dir, tmp_path):
     """Ctrl-C reaches the whole process group (workers too): exit 130, one line, no temporary
     file left."""
     import os
     import signal
+    import subprocess
     import time
 
     pytest.importorskip("dask.distributed")
@@ -167,16 +182,26 @@ def test_ctrl_c_under_dask_is_one_line(spec_dir, tmp_path):
     out = tmp_path / "o.npy"
     proc = _emulate_cli(spec_dir, root, out, "--step-size", "2000", "--workers", "2",
                         start_new_session=True)
-    # interrupt once events are being written (a fixed delay can land during the workers'
-    # start-up on a loaded machine, where the interrupt is not yet the CLI's to handle)
+    # Ctrl-C while the Dask workers start is ignored (they are spawned with SIGINT ignored so
+    # that only this process answers it): wait for the workers, then press Ctrl-C as a user
+    # would, again if the first press landed in the start-up
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".*tmp*")) and proc.poll() is None \
-            and time.monotonic() < deadline:
+    while proc.poll() is None and time.monotonic() < deadline and not _children(proc.pid):
         time.sleep(0.1)
-    time.sleep(0.5)
     assert proc.poll() is None, "finished before the interrupt: use a larger file"
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    err = ""
+    for _ in range(6):
+        time.sleep(1.0)
+        if proc.poll() is not None:
+            break
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=4)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["triginfer: interrupted; partial outputs removed"], err
     assert not list(tmp_path.glob(".*tmp*"))
