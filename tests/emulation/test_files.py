@@ -114,13 +114,20 @@ def test_int64_path_equals_float_path():
 
 def _emulate_cli(spec_dir, root, out, *extra, **kw):
     import os
+    import signal
     import subprocess
     import sys
+
+    def default_sigint() -> None:
+        # as at a terminal: a test runner started in the background (SIGINT ignored, which
+        # its children inherit) must not make the CLI deaf to Ctrl-C
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return subprocess.Popen([sys.executable, "-m", "triginfer.cli", "emulate", "--firmware",
                              str(spec_dir), "--input", str(root), "--out", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, **kw)
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            preexec_fn=default_sigint, **kw)
 
 
 @pytest.mark.slow
