@@ -24,7 +24,9 @@ minimum and maximum reached, against the representable range.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +43,9 @@ from triginfer.emulation.layers.base import (
 from triginfer.errors import BadValueError, ShapeError, UnsupportedModelError
 from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
+
+log = logging.getLogger(__name__)
+_ENGINE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -98,6 +103,9 @@ class OverflowReport:
 
 #: a block that takes less than this on one thread is not worth a thread pool
 MIN_THREADED_BLOCK_S = 0.003
+#: the generated engine is compiled (once per emulator, cached on disk by the spec's hash) on
+#: the first call with at least this many events; smaller calls take the numpy path
+ENGINE_MIN_EVENTS = 20000
 
 
 class _Run:
@@ -142,11 +150,21 @@ class Emulator:
     """Bit-exact emulation of a :class:`FirmwareSpec` (see the module docstring)."""
 
     def __init__(self, spec: FirmwareSpec, chunk_size: int = 4096,
-                 threads: int | None = None, compiled: bool = True) -> None:
+                 threads: int | None = None, compiled: bool = True,
+                 engine_min_events: int | None = None) -> None:
         self.spec = spec
-        #: the compiled one-pass conversions (:mod:`triginfer.emulation.engine`) where they
-        #: apply; ``False`` keeps the numpy reference path throughout
+        #: the generated C engine (:mod:`triginfer.emulation.compiled`) for calls of at least
+        #: ``engine_min_events`` events, and the compiled one-pass conversions
+        #: (:mod:`triginfer.emulation.engine`) in the numpy path; ``False`` keeps the numpy
+        #: reference path throughout
         self.compiled = bool(compiled)
+        env_min = os.environ.get("TRIGINFER_ENGINE_MIN_EVENTS")
+        self.engine_min_events = int(engine_min_events if engine_min_events is not None
+                                     else env_min if env_min else ENGINE_MIN_EVENTS)
+        self._engine = None
+        self._engine_tried = False
+        #: why the generated engine is not used ("" when it is, None before it was tried)
+        self.engine_reason: str | None = None
         #: events per block: each block runs through the whole graph while its tensors are
         #: still in cache; blocks run on ``threads`` threads (numpy and BLAS release the GIL)
         self.chunk_size = int(chunk_size)
@@ -279,6 +297,10 @@ class Emulator:
         """
         arrays, as_dict = self._inputs(x)
         n = len(arrays[0])
+        if not monitor and n and n >= self.engine_min_events:
+            model = self.generated_engine()
+            if model is not None:
+                return self._outputs(model.run(arrays, self.threads), as_dict)
         stats: dict[tuple[str, str], OverflowStat] | None = {} if monitor else None
         outs = [np.empty((n, size), dtype=np.int64) for size in self.spec.output_sizes]
 
@@ -309,6 +331,26 @@ class Emulator:
         if monitor:
             return result, OverflowReport(stats=list(stats.values()))
         return result
+
+    def generated_engine(self):
+        """The spec's generated C engine (:class:`~triginfer.emulation.compiled.CompiledModel`),
+        built on first use; None (the reason in :attr:`engine_reason`, logged once) when it
+        cannot be, or when the emulator was made with ``compiled=False``."""
+        if not self._engine_tried:
+            with _ENGINE_LOCK:
+                if not self._engine_tried:
+                    if not self.compiled:
+                        model, why = None, "compiled=False"
+                    else:
+                        from triginfer.emulation import compiled as generated
+
+                        model, why = generated.build(self.spec, self)
+                        if model is None:
+                            log.info("firmware %r: generated engine not used (%s); emulating "
+                                     "with numpy", self.spec.name, why)
+                    self._engine, self.engine_reason = model, why
+                    self._engine_tried = True
+        return self._engine
 
     def predict(self, x, monitor: bool = False):
         """Output values (float64, ``(n_events, n_values)`` per output); with ``monitor`` also

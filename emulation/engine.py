@@ -128,12 +128,14 @@ def library() -> ctypes.CDLL | None:
         return _lib
 
 
-def _compile(name: str, source: str) -> Path:
+def _compile(name: str, source: str, flags: list[str] | None = None, timeout: float = 120
+             ) -> Path:
     """Compile ``source`` into a shared object cached by the hash of source, flags and CPU."""
+    flags = FLAGS if flags is None else flags
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if compiler is None:
         raise RuntimeError("no C compiler (cc/gcc) on PATH")
-    digest = hashlib.sha256("\n".join([source, *FLAGS, _cpu_tag()]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join([source, *flags, _cpu_tag()]).encode()).hexdigest()[:16]
     path = _cache_dir() / f"{name}-{digest}.so"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,8 +143,8 @@ def _compile(name: str, source: str) -> Path:
             src = Path(tmp) / f"{name}.c"
             src.write_text(source)
             so = Path(tmp) / f"{name}.so"
-            done = subprocess.run([compiler, *FLAGS, str(src), "-o", str(so), "-lm"],
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run([compiler, *flags, str(src), "-o", str(so), "-lm"],
+                                  capture_output=True, text=True, timeout=timeout)
             if done.returncode != 0:
                 raise RuntimeError(f"{compiler} failed: {done.stderr.strip()[:300]}")
             os.replace(so, path)   # atomic: concurrent builders agree

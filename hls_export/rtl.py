@@ -148,12 +148,12 @@ def tool_versions(tools: RtlTools) -> dict[str, str]:
 
 
 # --- the program ------------------------------------------------------------------------------
-def _type(t: FixedType, layer: str) -> dict[str, Any]:
-    if t.rounding not in RTL_ROUNDING:
+def _type(t: FixedType, layer: str, check: bool = True) -> dict[str, Any]:
+    if check and t.rounding not in RTL_ROUNDING:
         raise UnsupportedModelError(
             f"layer {layer!r}: rounding mode {t.rounding} of {t} has no RTL form (da4ml "
             f"expresses {', '.join(RTL_ROUNDING)})")
-    if t.overflow not in RTL_OVERFLOW:
+    if check and t.overflow not in RTL_OVERFLOW:
         raise UnsupportedModelError(
             f"layer {layer!r}: overflow mode {t.overflow} of {t} has no RTL form (da4ml "
             f"expresses {', '.join(RTL_OVERFLOW)})")
@@ -162,12 +162,21 @@ def _type(t: FixedType, layer: str) -> dict[str, Any]:
 
 
 class _Builder:
-    def __init__(self, spec, emulator, table_bits: int) -> None:
+    """The program of a spec. ``engine=True`` builds it for the compiled emulator
+    (:mod:`triginfer.emulation.compiled`), whose C arithmetic has every rounding and
+    overflow mode, any width the emulator's float path holds, and the float index
+    arithmetic of hls4ml's tables, so the RTL-only refusals are lifted there."""
+
+    def __init__(self, spec, emulator, table_bits: int, engine: bool = False) -> None:
         self.spec = spec
         self.emu = emulator
         self.table_bits = int(table_bits)
+        self.engine = bool(engine)
         self.ops: list[dict] = []
         self.arrays: dict[str, np.ndarray] = {}
+
+    def _t(self, t: FixedType, layer: str) -> dict[str, Any]:
+        return _type(t, layer, check=not self.engine)
 
     def array(self, key: str, value: np.ndarray) -> str:
         self.arrays[key] = np.ascontiguousarray(value)
@@ -225,7 +234,7 @@ class _Builder:
                 "in_pos": self.array(f"{layer.name}/in_pos", in_pos.astype(np.int64)),
                 "table_id": self.array(f"{layer.name}/table_id", table_id.reshape(-1)),
                 "tables": self.array(f"{layer.name}/tables", uniq),
-                "in_type": _type(t, layer.name)}
+                "in_type": self._t(t, layer.name)}
 
     def softmax(self, layer, plan) -> dict:
         """hls4ml's latency/stable softmax: table lookups on the top bits, an adder tree in
@@ -238,6 +247,17 @@ class _Builder:
             return {"op": "softmax", "name": layer.name, "src": layer.inputs[0],
                     "implementation": impl, "n_outer": int(p["n_outer"]),
                     "n_slice": int(p["n_slice"]), "n_inner": int(p["n_inner"])}
+        if impl == "legacy" and self.engine:
+            t = layer.fixed("table")
+            return {"op": "softmax", "name": layer.name, "src": layer.inputs[0],
+                    "implementation": impl, "n_outer": int(p["n_outer"]),
+                    "n_slice": int(p["n_slice"]), "n_inner": int(p["n_inner"]),
+                    "table_type": self._t(t, layer.name),
+                    "exp_size": int(p["exp_table_size"]), "inv_size": int(p["inv_table_size"]),
+                    "exp_table": self.array(f"{layer.name}/exp_table",
+                                            layer.arrays["exp_table"].astype(np.float64) * t.lsb),
+                    "inv_table": self.array(f"{layer.name}/inv_table",
+                                            layer.arrays["inv_table"].astype(np.float64) * t.lsb)}
         if impl not in ("latency", "stable"):
             raise UnsupportedModelError(
                 f"layer {layer.name!r}: softmax implementation {impl!r} has no RTL form "
@@ -251,9 +271,9 @@ class _Builder:
         return {"op": "softmax", "name": layer.name, "src": layer.inputs[0],
                 "implementation": impl, "n_outer": int(p["n_outer"]),
                 "n_slice": int(p["n_slice"]), "n_inner": int(p["n_inner"]),
-                "key_type": _type(key, layer.name), "accum": _type(accum, layer.name),
-                "inv_inp": _type(inv_inp, layer.name),
-                "inv_table_type": _type(inv_t, layer.name),
+                "key_type": self._t(key, layer.name), "accum": self._t(accum, layer.name),
+                "inv_inp": self._t(inv_inp, layer.name),
+                "inv_table_type": self._t(inv_t, layer.name),
                 "exp_bits": _bits(p["exp_table_size"]), "inv_bits": _bits(p["inv_table_size"]),
                 "exp_table": self.array(f"{layer.name}/exp_table", exp_real),
                 "inv_table": self.array(f"{layer.name}/inv_table", inv_real)}
@@ -296,21 +316,41 @@ class _Builder:
         if isinstance(kind, TableKind) and type(kind).emulate is TableKind.emulate:
             n, span = int(layer.params["table_size"]), float(layer.params["table_range"])
             scale = n / span
-            if scale != 2.0 ** np.round(np.log2(scale)):
+            if scale != 2.0 ** np.round(np.log2(scale)) and not self.engine:
                 raise UnsupportedModelError(
                     f"layer {name!r} ({layer.kind}): table size / range = {scale:g} is not a "
                     "power of two; the index has no exact RTL form")
             tt = layer.fixed("table")
             return {"op": "table_index", "name": name, "src": layer.inputs[0],
-                    "scale": scale, "half": n // 2, "size": n,
+                    "scale": scale, "half": n // 2, "size": n, "span": span,
                     "table": self.array(f"{name}/table",
                                         layer.arrays["table"].astype(np.float64) * tt.lsb),
-                    "table_type": _type(tt, name)}
+                    "table_type": self._t(tt, name)}
+        if self.engine and layer.kind in ("elu", "selu"):
+            return self.elu(layer)
         t = self.held(layer.inputs[0])
         raise UnsupportedModelError(
             f"layer {name!r} ({layer.kind}): its input type {t} has {t.width} bits; lookup "
             f"tables are built for inputs of up to {self.table_bits} bits (--table-bits), and "
             "this kind has no other RTL form")
+
+    def elu(self, layer) -> dict:
+        """elu/selu for the compiled engine: the emulator's float index into hls4ml's table
+        for x < 0, x (elu) or lambda * x (selu) otherwise."""
+        from triginfer.emulation.layers.tables import LAMBDA_TYPE, SELU_LAMBDA
+
+        name = layer.name
+        tt = layer.fixed("table")
+        if layer.kind == "elu":
+            p = layer.fixed("param")
+            alpha, lam = float(layer.arrays["param"][0]) * p.lsb, 1.0
+        else:
+            alpha = 1.0
+            lam = float(LAMBDA_TYPE.quantize(np.array([SELU_LAMBDA]))[0]) * LAMBDA_TYPE.lsb
+        return {"op": "elu", "name": name, "src": layer.inputs[0], "alpha": alpha, "lam": lam,
+                "size": int(layer.params["table_size"]),
+                "table": self.array(f"{name}/table",
+                                    layer.arrays["table"].astype(np.float64) * tt.lsb)}
 
     def layer_op(self, layer) -> dict:
         from triginfer.emulation import layers as kinds
@@ -341,7 +381,7 @@ class _Builder:
                     # an accumulator coarser than the products: each product rounded alone
                     "round_products": bool(plan["shift"] < 0),
                     "accum": (None if plan.get("accum_safe") and plan["shift"] >= 0
-                              else _type(plan["accum"], name))}
+                              else self._t(plan["accum"], name))}
         if isinstance(kind, GatherKind | Concatenate) or layer.kind == "linear":
             return {"op": "gather", "name": name, "srcs": list(layer.inputs),
                     "index": self.array(f"{name}/index", self.probe_index(layer))}
@@ -368,19 +408,19 @@ class _Builder:
             in_t, accum = plan["in_type"], layer.fixed("accum")
             addend = None
             if accum.frac < in_t.frac:      # each addend rounded to accum_t (no overflow)
-                addend = _type(FixedType(accum.width + 40, accum.integer + 40, True,
+                addend = self._t(FixedType(accum.width + 40, accum.integer + 40, True,
                                          accum.rounding, "WRAP"), name)
             return {"op": "avgpool", "name": name, "src": layer.inputs[0],
                     "index": self.array(f"{name}/index", plan["windows"]),
                     "lengths": self.array(f"{name}/lengths", plan["length"]),
-                    "accum": _type(accum, name), "addend": addend}
+                    "accum": self._t(accum, name), "addend": addend}
         if isinstance(kind, PoolKind):
             in_t = plan["in_type"]
             pad_m = in_t.min_mantissa if in_t.signed else 1 << (in_t.width - 1)
             return {"op": "reduce", "fn": "max", "name": name, "src": layer.inputs[0],
                     "index": self.array(f"{name}/index", plan["windows"]),
                     "pad": float(pad_m) * in_t.lsb,
-                    "accum": _type(layer.fixed("accum"), name)}
+                    "accum": self._t(layer.fixed("accum"), name)}
         if isinstance(kind, Embedding):
             depth = layer.output_shape[-1]
             if self.held(layer.inputs[0]).width <= self.table_bits:
@@ -389,12 +429,12 @@ class _Builder:
             et = layer.fixed("embeddings")
             table = layer.arrays["embeddings"].reshape(-1, depth).astype(np.float64) * et.lsb
             return {"op": "embed", "name": name, "src": layer.inputs[0],
-                    "table": self.array(f"{name}/table", table), "table_type": _type(et, name)}
+                    "table": self.array(f"{name}/table", table), "table_type": self._t(et, name)}
         if layer.kind == "softmax":
             return self.softmax(layer, plan)
         if layer.kind == "dot":
             return {"op": "dot", "name": name, "a": layer.inputs[0], "b": layer.inputs[1],
-                    "accum": _type(layer.fixed("accum"), name)}
+                    "accum": self._t(layer.fixed("accum"), name)}
         if isinstance(kind, ElementwiseKind | TernaryTanh):
             if self.held(layer.inputs[0]).width <= self.table_bits:
                 return self.table(layer, np.arange(self.size(name)))
@@ -410,14 +450,14 @@ class _Builder:
             if "accum" in layer.types:
                 widths.append((layer.fixed("accum"), "its accumulator"))
             for t, what in widths:
-                if t.width > MAX_VALUE_BITS:
+                if t.width > MAX_VALUE_BITS and not self.engine:
                     raise UnsupportedModelError(
                         f"layer {layer.name!r}: {what} is {t} ({t.width} bits); the RTL flow "
                         f"is checked exact for values of up to {MAX_VALUE_BITS} bits (da4ml "
                         "0.6 gave wrong saturations on 61-bit values); narrow the type in the "
                         "hls4ml configuration")
             op = self.layer_op(layer)
-            op["type"] = _type(self.held(layer.name), layer.name)
+            op["type"] = self._t(self.held(layer.name), layer.name)
             self.ops.append(op)
         return {"name": self.spec.name, "ops": self.ops, "outputs": list(self.spec.outputs),
                 "inputs": list(self.spec.inputs)}
@@ -434,13 +474,14 @@ def rtl_kinds() -> list[str]:
                    "global_avgpool", "dot"])
 
 
-def build_program(spec, emulator=None, table_bits: int = DEFAULT_TABLE_BITS
-                  ) -> tuple[dict, dict[str, np.ndarray]]:
-    """The RTL program of a spec: ``(program, arrays)`` (see the module docstring)."""
+def build_program(spec, emulator=None, table_bits: int = DEFAULT_TABLE_BITS,
+                  engine: bool = False) -> tuple[dict, dict[str, np.ndarray]]:
+    """The RTL program of a spec: ``(program, arrays)`` (see the module docstring); with
+    ``engine`` the compiled emulator's variant (see :class:`_Builder`)."""
     from triginfer.emulation import Emulator
 
     emulator = emulator or Emulator(spec, compiled=False)
-    builder = _Builder(spec, emulator, table_bits)
+    builder = _Builder(spec, emulator, table_bits, engine=engine)
     return builder.build(), builder.arrays
 
 

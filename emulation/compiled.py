@@ -1,0 +1,628 @@
+"""The compiled engine: one C function generated from each FirmwareSpec, bit-exact by construction.
+
+The spec is first reduced to the program of operations the RTL flow uses
+(:func:`triginfer.hls_export.rtl.build_program` with ``engine=True``): linear
+maps (dense layers and every convolution, as patch index maps and constant
+matrices), data movement as index maps, elementwise operations, tables filled by
+the emulator itself, merges, pooling, softmax. Each operation, followed by the
+conversion to its layer's fixed-point type (rounding, then overflow), becomes a
+loop of C over a block of ``B`` events held side by side (``[value][event]``), so
+every loop vectorises across events whatever the layer's shape: the matrix
+product, its conversion and the activation run while the block is in cache.
+Data movement (flatten, reshape, transpose, concatenation, padding) costs
+nothing: an output element is the same row of the block as its source. Zero
+weights (pruned) are skipped. Blocks run on OpenMP threads.
+
+Exactness: every value is held as a float64 real whose bits are the firmware's
+(the emulator's ``float_mode`` proves every value and partial sum below 2**51
+LSBs, so every sum, product and scaling by a power of two is exact); each
+conversion is ``v * 2**f``, rounded by the type's mode, wrapped or saturated,
+``* 2**-f``. The numpy emulator stays the reference: the tests compare the two on
+every model of the zoo.
+
+The source is compiled once with the system C compiler (``-O3 -march=native
+-fopenmp``, never ``-ffast-math``) and cached under ``$TRIGINFER_CACHE`` by the
+hash of the source, flags and CPU; the emulator falls back to numpy (and logs
+why once) when a spec has an operation without a C form, values beyond the float
+path, or there is no compiler.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import subprocess
+import time
+
+import numpy as np
+
+from triginfer.errors import TrigInferError, UnsupportedModelError
+from triginfer.quantization.fixed import FixedType
+
+log = logging.getLogger(__name__)
+
+#: Bytes of one block's working set the block size aims for (L2-sized).
+BLOCK_BYTES = 512 * 1024
+FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-fno-math-errno",
+         "-fno-trapping-math"]
+
+
+class NoCForm(TrigInferError):
+    """The spec has an operation the generated engine does not express."""
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x)) if np.isfinite(x) else ("INFINITY" if x > 0 else "-INFINITY")
+
+
+def _lit(v: int) -> str:
+    """An integer as an exact constant of the arithmetic type ``T`` (below 2**53 here)."""
+    return f"((T){int(v)}LL)"
+
+
+def _c_array(ctype: str, name: str, values) -> str:
+    values = np.asarray(values).reshape(-1)
+    if values.size == 0:
+        values = np.zeros(1)
+    if ctype == "double":
+        body = ",".join(_fmt(v) for v in values.tolist())
+    else:
+        body = ",".join(str(int(v)) for v in values.tolist())
+    return f"static const {ctype} {name}[{values.size}] = {{{body}}};\n"
+
+
+class _Types:
+    """One inline conversion function per distinct fixed-point type."""
+
+    def __init__(self) -> None:
+        self.names: dict[tuple, str] = {}
+        self.code: list[str] = []
+
+    def conv(self, t: dict | FixedType | None) -> str | None:
+        if t is None:
+            return None
+        if isinstance(t, dict):
+            t = FixedType(int(t["width"]), int(t["integer"]), bool(t["signed"]), t["round"],
+                          t["overflow"])
+        key = (t.width, t.integer, t.signed, t.rounding, t.overflow)
+        if key in self.names:
+            return self.names[key]
+        name = f"cv{len(self.names)}"
+        self.names[key] = name
+        scale, inv = 2.0 ** t.frac, 2.0 ** -t.frac
+        lo_m, hi_m = t.min_mantissa, t.max_mantissa
+        if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
+            lo_m = -hi_m
+        lo, hi = _lit(lo_m), _lit(hi_m)
+        rnd = {"TRN": "floor(v)", "TRN_ZERO": "trunc(v)", "RND_CONV": "rint(v)",
+               "RND": "floor(v + 0.5)", "RND_MIN_INF": "ceil(v - 0.5)",
+               "RND_ZERO": "(v >= 0 ? ceil(v - 0.5) : floor(v + 0.5))",
+               "RND_INF": "(v >= 0 ? floor(v + 0.5) : ceil(v - 0.5))"}[t.rounding]
+        if t.overflow in ("SAT", "SAT_SYM"):
+            ovf = f"m = m < {lo} ? {lo} : m; m = m > {hi} ? {hi} : m;"
+        elif t.overflow == "SAT_ZERO":
+            ovf = f"m = (m < {lo} || m > {hi}) ? 0.0 : m;"
+        else:   # WRAP: r - M floor(r / M) with M a power of two is exact (and vectorises)
+            ovf = (f"{{ T r = m - {lo}; r -= {_lit(1 << t.width)} * floor(r * "
+                   f"{_fmt(2.0 ** -t.width)}); m = r + {lo}; }}")
+        self.code.append(
+            f"/* {t} */\nstatic inline T {name}(T x) {{\n"
+            f"    T v = x * {_fmt(scale)}; T m = {rnd}; {ovf}\n"
+            f"    return m * {_fmt(inv)};\n}}\n")
+        return name
+
+
+def _contains(src: FixedType, dst: FixedType) -> bool:
+    """Whether every value of ``src`` is a value of ``dst`` (the conversion is the identity)."""
+    return (dst.frac >= src.frac and dst.min_value <= src.min_value
+            and dst.max_value >= src.max_value)
+
+
+def _fixed(t: dict) -> FixedType:
+    return FixedType(int(t["width"]), int(t["integer"]), bool(t["signed"]), t["round"],
+                     t["overflow"])
+
+
+class _Gen:
+    """C source of one program (see the module docstring)."""
+
+    def __init__(self, program: dict, arrays: dict, emulator) -> None:
+        self.program = program
+        self.arrays = arrays
+        self.emu = emulator
+        self.types = _Types()
+        self.data: list[str] = []
+        self.body: list[str] = []
+        self.rows: dict[str, np.ndarray] = {}     # tensor -> row of each element in the arena
+        self.held: dict[str, FixedType] = {}
+        self.n_rows = 1                           # row 0: zeros
+        self.consts: dict[float, int] = {0.0: 0}
+        self.n = 0
+
+    # --- helpers ---------------------------------------------------------------------------
+    def uid(self, stem: str) -> str:
+        self.n += 1
+        return f"{stem}{self.n}"
+
+    def const_row(self, value: float) -> int:
+        value = float(value)
+        if value not in self.consts:
+            self.consts[value] = self.n_rows
+            self.n_rows += 1
+        return self.consts[value]
+
+    def alloc(self, size: int) -> np.ndarray:
+        rows = np.arange(self.n_rows, self.n_rows + size, dtype=np.int64)
+        self.n_rows += size
+        return rows
+
+    def table(self, ctype: str, stem: str, values) -> str:
+        name = self.uid(stem)
+        self.data.append(_c_array(ctype, name, values))
+        return name
+
+    def src_rows(self, names: list[str], index: np.ndarray) -> np.ndarray:
+        """Arena rows of ``index`` into the concatenated flat tensors (-1: the zero row)."""
+        cat = np.concatenate([self.rows[n] for n in names])
+        index = np.asarray(index, dtype=np.int64)
+        return np.where(index < 0, 0, cat[np.clip(index, 0, None)])
+
+    def emit_map(self, op: dict, in_rows: list[np.ndarray], expr: str,
+                 pre: str = "", conv_after: bool = True) -> None:
+        """``out[i] = conv(expr)`` for every output element i, vectorised over events;
+        ``expr`` reads ``a[e]`` (``b[e]``) from the element's input rows and may use ``i``."""
+        size = len(in_rows[0])
+        out = self.alloc(size)
+        cv = self.types.conv(op["type"]) if conv_after else None
+        names = []
+        for k, rows in enumerate(in_rows):
+            names.append(self.table("int32_t", f"r{k}_", rows))
+        value = f"{cv}({expr})" if cv else f"({expr})"
+        ptrs = "".join(f" const T *{'ab'[k]} = A + (int64_t){n}[i] * B;"
+                       for k, n in enumerate(names))
+        self.body.append(
+            f"    /* {op['name']} ({op['op']}) */\n"
+            f"    for (int i = 0; i < {size}; ++i) {{{ptrs}\n"
+            f"        T *y = A + (int64_t)({int(out[0])} + i) * B; {pre}\n"
+            f"        for (int e = 0; e < B; ++e) y[e] = {value};\n    }}\n")
+        self.rows[op["name"]] = out
+
+    # --- operations ------------------------------------------------------------------------
+    def op_input(self, op: dict) -> None:
+        self.rows[op["name"]] = self.alloc(int(op["size"]))
+
+    def op_gather(self, op: dict) -> None:
+        rows = self.src_rows(op["srcs"], self.arrays[op["index"]])
+        dst = _fixed(op["type"])
+        if all(_contains(self.held[s], dst) for s in op["srcs"]):
+            self.rows[op["name"]] = rows          # pure data movement: no code
+            return
+        self.emit_map(op, [rows], "a[e]")
+
+    def op_linear(self, op: dict) -> None:
+        index = np.asarray(self.arrays[op["index"]], dtype=np.int64)      # (P, K)
+        w = np.asarray(self.arrays[op["weight"]], dtype=np.float64)        # (K, J)
+        b = np.asarray(self.arrays[op["bias"]], dtype=np.float64)          # (J,)
+        positions, k_in = index.shape
+        n_out = w.shape[1]
+        prow = self.src_rows([op["src"]], index.reshape(-1)).reshape(positions, k_in)
+        js, ks = np.nonzero(w.T)          # sorted by output j, then k
+        colptr = np.searchsorted(js, np.arange(n_out + 1)) if len(js) else np.zeros(n_out + 1)
+        col_k = ks
+        col_w = w[ks, js] if len(js) else np.zeros(0)
+        out = self.alloc(positions * n_out)
+        t_prow = self.table("int32_t", "prow", prow)
+        t_ptr = self.table("int32_t", "colptr", colptr)
+        t_k = self.table("int32_t", "colk", col_k)
+        t_w = self.table("double", "colw", col_w)
+        t_b = self.table("double", "bias", b)
+        acc_cv = self.types.conv(op.get("accum"))
+        out_cv = self.types.conv(op["type"])
+        final = "acc[e] + bj"
+        if acc_cv:
+            final = f"{acc_cv}({final})"
+        final = f"{out_cv}({final})"
+        if op.get("round_products"):     # each product converted alone: scalar lanes
+            inner = (f"                for (int e = 0; e < B; ++e) acc[e] += "
+                     f"{acc_cv}(w * x[e]);\n")
+        else:                             # explicit vectors: the compiler vectorises events
+            inner = ("                const V wv = (V){0} + w; const V *xv = (const V *)x;\n"
+                     "                for (int v = 0; v < NV; ++v) accv[v] += wv * xv[v];\n")
+        decl = "V accv[NV]; T *acc = (T *)accv; for (int v = 0; v < NV; ++v) accv[v] = (V){0};"
+        self.body.append(
+            f"    /* {op['name']} (linear {positions}x{k_in} -> {n_out}, "
+            f"{len(col_w)} nonzero weights) */\n"
+            f"    for (int p = 0; p < {positions}; ++p) {{\n"
+            f"        const int32_t *pr = {t_prow} + (int64_t)p * {k_in};\n"
+            f"        for (int j = 0; j < {n_out}; ++j) {{\n"
+            f"            {decl} const double bj = {t_b}[j];\n"
+            f"            for (int q = {t_ptr}[j]; q < {t_ptr}[j + 1]; ++q) {{\n"
+            f"                const double w = {t_w}[q]; const double *x = A + (int64_t)pr[{t_k}[q]] * B;\n"
+            + inner +
+            f"            }}\n"
+            f"            T *y = A + (int64_t)({int(out[0])} + p * {n_out} + j) * B;\n"
+            f"            for (int e = 0; e < B; ++e) y[e] = {final};\n"
+            f"        }}\n    }}\n")
+        self.rows[op["name"]] = out
+
+    def op_relu(self, op: dict) -> None:
+        rows = self.rows[op["src"]]
+        self.emit_map(op, [rows], "a[e] > 0.0 ? a[e] : 0.0",
+                      conv_after=not _contains(self.held[op["src"]], _fixed(op["type"])))
+
+    def op_binary(self, op: dict) -> None:
+        ra = self.rows[op["a"]][np.asarray(self.arrays[op["a_index"]])]
+        rb = self.rows[op["b"]][np.asarray(self.arrays[op["b_index"]])]
+        expr = {"add": "a[e] + b[e]", "sub": "a[e] - b[e]", "avg": "(a[e] + b[e]) * 0.5",
+                "mul": "a[e] * b[e]", "max": "a[e] > b[e] ? a[e] : b[e]",
+                "min": "a[e] < b[e] ? a[e] : b[e]"}[op["fn"]]
+        self.emit_map(op, [ra, rb], expr)
+
+    def op_affine(self, op: dict) -> None:
+        rows = self.rows[op["src"]]
+        size = len(rows)
+        scale = np.broadcast_to(np.asarray(self.arrays[op["scale"]], np.float64).reshape(-1),
+                                (size,))
+        bias = np.broadcast_to(np.asarray(self.arrays[op["bias"]], np.float64).reshape(-1),
+                               (size,))
+        ts, tb = self.table("double", "scale", scale), self.table("double", "shift", bias)
+        self.emit_map(op, [rows], "a[e] * s + c", pre=f"const double s = {ts}[i], c = {tb}[i];")
+
+    def op_reduce(self, op: dict) -> None:
+        index = np.asarray(self.arrays[op["index"]], dtype=np.int64)     # (outputs, window)
+        src = self.rows[op["src"]]
+        pad = self.const_row(float(op.get("pad", 0.0)))
+        rows = np.where(index < 0, pad, src[np.clip(index, 0, None)])
+        n_out, window = rows.shape
+        out = self.alloc(n_out)
+        t = self.table("int32_t", "win", rows)
+        acc_cv = self.types.conv(op.get("accum"))
+        out_cv = self.types.conv(op["type"])
+        value = f"{out_cv}({acc_cv}(m[e]))" if acc_cv else f"{out_cv}(m[e])"
+        self.body.append(
+            f"    /* {op['name']} (max over {window}) */\n"
+            f"    for (int i = 0; i < {n_out}; ++i) {{\n"
+            f"        T m[B]; const int32_t *w = {t} + (int64_t)i * {window};\n"
+            f"        for (int e = 0; e < B; ++e) m[e] = A[(int64_t)w[0] * B + e];\n"
+            f"        for (int q = 1; q < {window}; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
+            f"            for (int e = 0; e < B; ++e) m[e] = x[e] > m[e] ? x[e] : m[e]; }}\n"
+            f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
+            f"        for (int e = 0; e < B; ++e) y[e] = {value};\n    }}\n")
+        self.rows[op["name"]] = out
+
+    def op_avgpool(self, op: dict) -> None:
+        index = np.asarray(self.arrays[op["index"]], dtype=np.int64)
+        lengths = np.asarray(self.arrays[op["lengths"]], dtype=np.int64).reshape(-1)
+        src = self.rows[op["src"]]
+        n_out, window = index.shape
+        # the valid entries of each window first, their count beside
+        rows = np.zeros_like(index)
+        count = np.zeros(n_out, dtype=np.int64)
+        for i in range(n_out):
+            valid = index[i][index[i] >= 0]
+            rows[i, :len(valid)] = src[valid]
+            count[i] = len(valid)
+        out = self.alloc(n_out)
+        acc_cv = self.types.conv(op["accum"])
+        add_cv = self.types.conv(op.get("addend"))
+        out_cv = self.types.conv(op["type"])
+        term = f"{add_cv}(x[e])" if add_cv else "x[e]"
+        acc_f = _fixed(op["accum"]).frac
+        t_rows, t_cnt = self.table("int32_t", "win", rows), self.table("int32_t", "cnt", count)
+        t_len = self.table("double", "len", lengths.astype(np.float64))
+        self.body.append(
+            f"    /* {op['name']} (average over {window}) */\n"
+            f"    for (int i = 0; i < {n_out}; ++i) {{\n"
+            f"        T s[B]; const int32_t *w = {t_rows} + (int64_t)i * {window};\n"
+            f"        const int c = {t_cnt}[i]; const double len = {t_len}[i];\n"
+            f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
+            f"        if (c == 0) {{ for (int e = 0; e < B; ++e) y[e] = {out_cv}(0.0); continue; }}\n"
+            f"        {{ const T *x = A + (int64_t)w[0] * B;\n"
+            f"          for (int e = 0; e < B; ++e) s[e] = {acc_cv}({term}); }}\n"
+            f"        for (int q = 1; q < c; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
+            f"            for (int e = 0; e < B; ++e) s[e] = {acc_cv}(s[e] + {term}); }}\n"
+            f"        for (int e = 0; e < B; ++e) y[e] = {out_cv}(trunc(s[e] * {_fmt(2.0 ** acc_f)}"
+            f" / len) * {_fmt(2.0 ** -acc_f)});\n    }}\n")
+        self.rows[op["name"]] = out
+
+    def op_table(self, op: dict) -> None:
+        in_pos = np.asarray(self.arrays[op["in_pos"]], dtype=np.int64)
+        table_id = np.asarray(self.arrays[op["table_id"]], dtype=np.int64)
+        tables = np.asarray(self.arrays[op["tables"]], dtype=np.float64)
+        t_in = _fixed(op["in_type"])
+        rows = self.rows[op["src"]][in_pos]
+        t = self.table("double", "tab", tables)
+        offs = self.table("int32_t", "toff", table_id * tables.shape[1])
+        self.emit_map(op, [rows], f"tb[(int)(a[e] * {_fmt(2.0 ** t_in.frac)}) - "
+                      f"({t_in.min_mantissa})]", pre=f"const double *tb = {t} + {offs}[i];")
+
+    def op_table_index(self, op: dict) -> None:
+        rows = self.rows[op["src"]]
+        t = self.table("double", "tab", self.arrays[op["table"]])
+        size, half, span = int(op["size"]), int(op["half"]), float(op["span"])
+        tcv = self.types.conv(op["table_type"])
+        self.emit_map(op, [rows], f"{tcv}({t}[(int)idx_clip(trunc(a[e] / {_fmt(span)} * "
+                      f"{_fmt(size)}) + {half}.0, {size - 1}.0)])")
+
+    def op_elu(self, op: dict) -> None:
+        rows = self.rows[op["src"]]
+        t = self.table("double", "tab", self.arrays[op["table"]])
+        size = int(op["size"])
+        self.emit_map(op, [rows], f"a[e] >= 0.0 ? a[e] * {_fmt(op['lam'])} : {t}[(int)idx_clip("
+                      f"trunc(a[e] / -8.0 * {_fmt(size)}), {size - 1}.0)] * {_fmt(op['alpha'])}")
+
+    def op_select_pos(self, op: dict) -> None:
+        t = self.table("double", "alpha", self.arrays[op["alpha"]])
+        self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : a[e] * al",
+                      pre=f"const double al = {t}[i];")
+
+    def op_threshold(self, op: dict) -> None:
+        self.emit_map(op, [self.rows[op["src"]]], f"a[e] > {_fmt(op['theta'])} ? a[e] : 0.0")
+
+    def op_ternary(self, op: dict) -> None:
+        hi = self.table("double", "hi", self.arrays[op["hi"]])
+        lo = self.table("double", "lo", self.arrays[op["lo"]])
+        self.emit_map(op, [self.rows[op["src"]]], "a[e] > h ? 1.0 : (a[e] > l ? 0.0 : -1.0)",
+                      pre=f"const double h = {hi}[i], l = {lo}[i];")
+
+    def op_hard(self, op: dict) -> None:
+        h = f"clamp01(a[e] * {_fmt(op['slope'])} + {_fmt(op['shift'])})"
+        self.emit_map(op, [self.rows[op["src"]]], f"{h} * 2.0 - 1.0" if op["twice"] else h)
+
+    def op_sign(self, op: dict) -> None:
+        self.emit_map(op, [self.rows[op["src"]]], f"a[e] < 0.0 ? {_fmt(op['low'])} : 1.0")
+
+    def op_embed(self, op: dict) -> None:
+        table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
+        n_rows, depth = table.shape
+        src = self.rows[op["src"]]
+        rows = np.repeat(src, depth)
+        t = self.table("double", "emb", table)
+        self.emit_map(op, [rows], f"{t}[(int)idx_clip(floor(a[e]), {n_rows - 1}.0) * {depth} + "
+                      f"i % {depth}]")
+
+    def op_dot(self, op: dict) -> None:
+        ra, rb = self.rows[op["a"]], self.rows[op["b"]]
+        out = self.alloc(1)
+        acc_cv = self.types.conv(op["accum"])
+        out_cv = self.types.conv(op["type"])
+        ta, tb = self.table("int32_t", "da", ra), self.table("int32_t", "db", rb)
+        self.body.append(
+            f"    /* {op['name']} (dot of {len(ra)}) */\n"
+            f"    {{ T s[B]; T *y = A + (int64_t){int(out[0])} * B;\n"
+            f"      for (int e = 0; e < B; ++e) s[e] = {acc_cv}(A[(int64_t){ta}[0] * B + e] * "
+            f"A[(int64_t){tb}[0] * B + e]);\n"
+            f"      for (int q = 1; q < {len(ra)}; ++q) {{ const T *x = A + (int64_t){ta}[q] * B,"
+            f" *z = A + (int64_t){tb}[q] * B;\n"
+            f"          for (int e = 0; e < B; ++e) s[e] = {acc_cv}(s[e] + {acc_cv}(x[e] * z[e])); }}\n"
+            f"      for (int e = 0; e < B; ++e) y[e] = {out_cv}(s[e]); }}\n")
+        self.rows[op["name"]] = out
+
+    def op_softmax(self, op: dict) -> None:
+        src = self.rows[op["src"]]
+        n_outer, n_slice, n_inner = int(op["n_outer"]), int(op["n_slice"]), int(op["n_inner"])
+        slices = []
+        for o in range(n_outer):
+            for c in range(n_inner):
+                slices.append([o * n_slice * n_inner + j * n_inner + c for j in range(n_slice)])
+        pos = np.asarray(slices, dtype=np.int64)                 # (slices, n_slice)
+        out = self.alloc(len(src))
+        t_src = self.table("int32_t", "sm_in", src[pos])
+        t_dst = self.table("int32_t", "sm_out", out[pos])
+        out_cv = self.types.conv(op["type"])
+        name = op["name"]
+        head = (f"    /* {name} (softmax {op['implementation']}, {len(slices)} x {n_slice}) */\n"
+                f"    for (int s = 0; s < {len(slices)}; ++s) {{\n"
+                f"        const T *x[{n_slice}]; T *y[{n_slice}];\n"
+                f"        for (int j = 0; j < {n_slice}; ++j) {{ x[j] = A + (int64_t){t_src}"
+                f"[s * {n_slice} + j] * B; y[j] = A + (int64_t){t_dst}[s * {n_slice} + j] * B; }}\n")
+        if op["implementation"] == "argmax":
+            self.body.append(
+                head + f"        for (int e = 0; e < B; ++e) {{ int best = 0;\n"
+                f"            for (int j = 1; j < {n_slice}; ++j) if (x[j][e] > x[best][e]) best = j;\n"
+                f"            for (int j = 0; j < {n_slice}; ++j) y[j][e] = {out_cv}(j == best ? 1.0 : 0.0); }}\n"
+                f"    }}\n")
+            self.rows[name] = out
+            return
+        if op["implementation"] == "legacy":
+            tcv = self.types.conv(op["table_type"])
+            se, si = int(op["exp_size"]), int(op["inv_size"])
+            exp_t = self.table("double", "exp", self.arrays[op["exp_table"]])
+            inv_t = self.table("double", "inv", self.arrays[op["inv_table"]])
+            self.body.append(
+                head + f"        for (int e = 0; e < B; ++e) for (int i = 0; i < {n_slice}; ++i) {{\n"
+                f"            T acc = 0.0;\n"
+                f"            for (int j = 0; j < {n_slice}; ++j) acc = {tcv}(acc + (i == j ? 1.0 : "
+                f"{exp_t}[(int)idx_clip(trunc((x[j][e] - x[i][e]) * {_fmt(se)} / 16.0) + "
+                f"{se // 2}.0, {se - 1}.0)]));\n"
+                f"            y[i][e] = {out_cv}({inv_t}[(int)idx_clip(trunc(acc * {_fmt(si)} / 64.0), "
+                f"{si - 1}.0)]);\n        }}\n    }}\n")
+            self.rows[name] = out
+            return
+        key, accum = _fixed(op["key_type"]), self.types.conv(op["accum"])
+        inv_inp_t = _fixed(op["inv_inp"])
+        inv_inp = self.types.conv(op["inv_inp"])
+        key_cv = self.types.conv(op["key_type"])
+        exp_t = self.table("double", "exp", self.arrays[op["exp_table"]])
+        inv_t = self.table("double", "inv", self.arrays[op["inv_table"]])
+
+        def top_bits(value: str, t: FixedType, bits: int) -> str:
+            fp = t.frac - (t.width - bits)
+            return (f"top_bits(({value}) * {_fmt(2.0 ** fp)}, {_fmt(2.0 ** bits)}, "
+                    f"{_fmt(2.0 ** -bits)})")
+
+        def tree(items: list[str]) -> str:
+            if len(items) == 1:
+                return items[0]
+            left = 1 << ((len(items) - 1).bit_length() - 1)
+            return f"{accum}({tree(items[:left])} + {tree(items[left:])})"
+
+        lines = [head, "        for (int e = 0; e < B; ++e) {\n"]
+        lines.append(f"            T k[{n_slice}], ex[{n_slice}];\n")
+        if op["implementation"] == "stable":
+            lines.append("            T mx = x[0][e];\n"
+                         f"            for (int j = 1; j < {n_slice}; ++j) mx = x[j][e] > mx ? "
+                         "x[j][e] : mx;\n"
+                         f"            for (int j = 0; j < {n_slice}; ++j) k[j] = {key_cv}"
+                         "(mx - x[j][e]);\n")
+        else:
+            lines.append(f"            for (int j = 0; j < {n_slice}; ++j) k[j] = x[j][e];\n")
+        lines.append(f"            for (int j = 0; j < {n_slice}; ++j) ex[j] = {exp_t}"
+                     f"[(int){top_bits('k[j]', key, int(op['exp_bits']))}];\n")
+        total = tree([f"ex[{j}]" for j in range(n_slice)])
+        lines.append(f"            const T tot = {inv_inp}({total});\n")
+        lines.append(f"            const T inv = {inv_t}"
+                     f"[(int){top_bits('tot', inv_inp_t, int(op['inv_bits']))}];\n")
+        lines.append(f"            for (int j = 0; j < {n_slice}; ++j) y[j][e] = {out_cv}"
+                     "(ex[j] * inv);\n        }\n    }\n")
+        self.body.append("".join(lines))
+        self.rows[name] = out
+
+    # --- the whole program -----------------------------------------------------------------
+    def source(self) -> tuple[str, int, list[int], list[int]]:
+        ops = self.program["ops"]
+        for op in ops:
+            self.held[op["name"]] = _fixed(op["type"])
+            handler = getattr(self, f"op_{op['op']}", None)
+            if handler is None:
+                raise NoCForm(f"layer {op['name']!r}: operation {op['op']!r} has no C form")
+            handler(op)
+        in_rows = [self.rows[name] for name in self.program["inputs"]]
+        out_rows = [self.rows[name] for name in self.program["outputs"]]
+        n_rows = self.n_rows
+        block = 8
+        while block < 64 and n_rows * (block * 2) * 8 <= BLOCK_BYTES:
+            block *= 2
+        in_types = [self.held[name] for name in self.program["inputs"]]
+        out_types = [self.held[name] for name in self.program["outputs"]]
+        parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
+                 "typedef double T;   /* every value exact: the emulator's float path */\n",
+                 f"#define B {block}\n#define NV (B / 8)\n",
+                 "typedef double V __attribute__((vector_size(64)));\n",
+                 "static inline T idx_clip(T v, T hi) "
+                 "{ return v < 0.0 ? 0.0 : (v > hi ? hi : v); }\n",
+                 "static inline T clamp01(T v) "
+                 "{ return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v); }\n",
+                 "static inline T top_bits(T m, T n, T inv) "
+                 "{ m = floor(m); return m - n * floor(m * inv); }\n"]
+        # input conversion (from the caller's float64 values), as FixedType.round_float
+        conv_in = [_input_conversion(j, t, len(rows), self.types.conv(t))
+                   for j, (t, rows) in enumerate(zip(in_types, in_rows, strict=True))]
+        parts += self.types.code
+        parts += self.data
+        for j, rows in enumerate(in_rows):
+            parts.append(_c_array("int32_t", f"in_rows{j}", rows))
+        conv_out = []
+        for j, (t, rows) in enumerate(zip(out_types, out_rows, strict=True)):
+            parts.append(_c_array("int32_t", f"out_rows{j}", rows))
+            conv_out.append(
+                f"    for (int i = 0; i < {len(rows)}; ++i) {{ const T *y = A + "
+                f"(int64_t)out_rows{j}[i] * B;\n"
+                f"        for (int e = 0; e < ne; ++e) out[{j}][(start + e) * {len(rows)} + i] = "
+                f"(int64_t)(y[e] * {_fmt(2.0 ** t.frac)}); }}\n")
+        consts = "".join(
+            f"    for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
+            for v, row in self.consts.items())
+        parts.append(
+            "static void block(T *A, const double *const *in, int64_t *const *out, "
+            "int64_t start, int ne) {\n" + "".join(conv_in) + "".join(self.body)
+            + "".join(conv_out) + "}\n")
+        parts.append(
+            f"int run(const double *const *in, int64_t *const *out, int64_t n, int threads) {{\n"
+            f"    const int64_t nb = (n + B - 1) / B;\n"
+            f"    int failed = 0;\n"
+            f"    #pragma omp parallel num_threads(threads)\n"
+            f"    {{\n"
+            f"        T *A = (T *)aligned_alloc(64, (size_t){n_rows} * B * sizeof(T));\n"
+            f"        if (!A) {{\n            #pragma omp atomic write\n            failed = 1;\n"
+            f"        }} else {{\n"
+            f"            memset(A, 0, (size_t){n_rows} * B * sizeof(T));\n{consts}"
+            f"            #pragma omp for schedule(dynamic, 16)\n"
+            f"            for (int64_t b = 0; b < nb; ++b) {{\n"
+            f"                const int64_t start = b * B;\n"
+            f"                const int ne = (int)(n - start < B ? n - start : B);\n"
+            f"                block(A, in, out, start, ne);\n"
+            f"            }}\n"
+            f"            free(A);\n        }}\n    }}\n    return failed;\n}}\n")
+        parts.append(f"int block_size(void) {{ return B; }}\nint arena_rows(void) "
+                     f"{{ return {n_rows}; }}\n")
+        return "".join(parts), block, [len(r) for r in in_rows], [len(r) for r in out_rows]
+
+
+def _input_conversion(j: int, t: FixedType, size: int, cv: str) -> str:
+    """The caller's float64 inputs rounded to the input type, then its overflow (as
+    :meth:`FixedType.round_float` and :meth:`FixedType.apply_overflow`): one vectorised
+    conversion per row; values of 2**52 LSBs and more (integers already) take an int64
+    path, lane by lane."""
+    lo, hi = t.min_mantissa, t.max_mantissa
+    if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
+        lo = -hi
+    if t.overflow in ("SAT", "SAT_SYM"):
+        ovf = f"m = m < {lo}LL ? {lo}LL : (m > {hi}LL ? {hi}LL : m);"
+    elif t.overflow == "SAT_ZERO":
+        ovf = f"m = (m < {lo}LL || m > {hi}LL) ? 0 : m;"
+    else:
+        ovf = (f"if (m < {lo}LL || m > {hi}LL) {{ int64_t r = (int64_t)((uint64_t)m - "
+               f"(uint64_t)({lo}LL)) & (int64_t)((1ULL << {t.width}) - 1ULL); m = r + ({lo}LL); }}")
+    scale = _fmt(2.0 ** t.frac)
+    return (f"    for (int i = 0; i < {size}; ++i) {{ T *y = A + (int64_t)in_rows{j}[i] * B;"
+            f" int big = 0;\n"
+            f"        for (int e = 0; e < ne; ++e) {{ y[e] = in[{j}][(start + e) * {size} + i];"
+            f" big |= !(fabs(y[e] * {scale}) < 4503599627370496.0); }}\n"
+            f"        for (int e = ne; e < B; ++e) y[e] = 0.0;\n"
+            f"        if (big) {{ for (int e = 0; e < ne; ++e) {{\n"
+            f"            T v = y[e] * {scale};\n"
+            f"            if (fabs(v) < 4503599627370496.0) {{ y[e] = {cv}(y[e]); continue; }}\n"
+            f"            v = v < -4611686018427387904.0 ? -4611686018427387904.0 : "
+            f"(v > 4611686018427386880.0 ? 4611686018427386880.0 : v);\n"
+            f"            int64_t m = (int64_t)v; {ovf}\n"
+            f"            y[e] = (T)m * {_fmt(2.0 ** -t.frac)}; }}\n"
+            f"            for (int e = ne; e < B; ++e) y[e] = {cv}(y[e]);\n"
+            f"        }} else {{ for (int e = 0; e < B; ++e) y[e] = {cv}(y[e]); }}\n    }}\n")
+
+
+class CompiledModel:
+    """A spec's generated engine, compiled and loaded (see the module docstring)."""
+
+    def __init__(self, spec, emulator, table_bits: int = 12) -> None:
+        from triginfer.emulation import engine
+        from triginfer.hls_export.rtl import build_program
+
+        if not emulator.float_mode:
+            raise NoCForm("values beyond float64's exact range (the emulator holds this spec in "
+                          "int64)")
+        started = time.perf_counter()
+        try:
+            program, arrays = build_program(spec, emulator, table_bits=table_bits, engine=True)
+        except UnsupportedModelError as exc:
+            raise NoCForm(str(exc)) from exc
+        gen = _Gen(program, arrays, emulator)
+        source, self.block, self.in_sizes, self.out_sizes = gen.source()
+        path = engine._compile("spec", source, flags=FLAGS, timeout=600)
+        self.lib = ctypes.CDLL(str(path))
+        self.lib.run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+        self.lib.run.restype = ctypes.c_int
+        self.source_bytes = len(source)
+        self.seconds = time.perf_counter() - started
+
+    def run(self, inputs: list[np.ndarray], threads: int) -> list[np.ndarray]:
+        """Output mantissas (int64) for float64 inputs ``(n, size)`` (one array per input)."""
+        n = len(inputs[0])
+        ins = [np.ascontiguousarray(a.reshape(n, -1), dtype=np.float64) for a in inputs]
+        outs = [np.empty((n, size), dtype=np.int64) for size in self.out_sizes]
+        in_ptrs = (ctypes.c_void_p * len(ins))(*[a.ctypes.data for a in ins])
+        out_ptrs = (ctypes.c_void_p * len(outs))(*[a.ctypes.data for a in outs])
+        if self.lib.run(in_ptrs, out_ptrs, n, max(1, int(threads))):
+            raise MemoryError("compiled engine: no memory for a block's arena")
+        return outs
+
+
+def build(spec, emulator) -> tuple[CompiledModel | None, str]:
+    """The emulator's compiled engine, or ``(None, reason)`` when it cannot be built."""
+    if os.environ.get("TRIGINFER_NO_ENGINE"):
+        return None, "TRIGINFER_NO_ENGINE is set"
+    try:
+        return CompiledModel(spec, emulator), ""
+    except (NoCForm, OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        return None, (str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
