@@ -8,12 +8,17 @@ BENCHMARKS.md.
     .venv/bin/python benchmarks/bench_emulator.py --model runs/dnn/train/dnn_quantized.h5 \\
         --events 1000000 --out benchmarks/results/emulator_dnn.json
 
-``--zoo`` instead runs every model of the test zoo (``tests/zoo.py``: GRAPH_ZOO) on the same
-events through hls4ml C simulation, Keras predict, the numpy reference emulator (1 thread), the
-default emulator (compiled kernels, all threads) and the bit-exact ONNX graph in ONNX Runtime:
+``--zoo`` instead runs every model of the test zoo (``tests/zoo.py``: ZOO and GRAPH_ZOO) and
+the default DNN and CNN in one run, on the same events, through hls4ml C simulation, Keras
+predict, the numpy reference emulator (1 thread), the generated C engine (1 thread and all
+threads), the model's ONNX (the float model for the default models) and the bit-exact ONNX
+graph in ONNX Runtime (CPU, batch 16384): events/s, ratios, exact-match counts against C-sim.
+C-sim runs ``--events`` events; the fast paths are timed on ``--fast-events`` (the same events
+repeated) so that a timing is not a millisecond:
 
-    .venv/bin/python benchmarks/bench_emulator.py --zoo --events 20000 \\
-        --out benchmarks/results/emulator_zoo.json
+    .venv/bin/python benchmarks/bench_emulator.py --zoo --events 20000 --fast-events 200000 \\
+        --default-model dnn:runs/default/train/dnn_quantized.h5 \\
+        --default-model cnn:runs/cnn/train/cnn_quantized.h5 --out benchmarks/results/engine_zoo.json
 """
 
 from __future__ import annotations
@@ -47,61 +52,124 @@ def _rate(fn, x, n: int, repeats: int = 2):
     return out, n / best
 
 
-def zoo(events: int, out: str | None) -> None:
-    """Every zoo model through every path, side by side (see the module docstring)."""
+def _zoo_models(tmp: Path, default_models: list[tuple[str, str, str]]):
+    """(name, keras model, float model or None, firmware, events(n)) of every zoo model and
+    the given default models, converted with hls4ml (C simulations compiled later)."""
+    from tests.zoo import GRAPH_ZOO, ZOO, build, build_graph, graph_config, graph_inputs, inputs_for
+    from triginfer.hls_export import convert
+
+    for kind, quantized, float_path in default_models:
+        from triginfer.features import has_track
+        from triginfer.simulation import simulate_muons
+        from triginfer.trigger_models.training import load_model
+        from triginfer.trigger_models.workflow import model_inputs
+
+        model = load_model(quantized)
+        firmware = convert(model, tmp / f"default_{kind}")
+
+        def events_of(n, kind=kind):
+            sample = simulate_muons(int(n * 1.01) + 100, 2024)
+            return model_inputs(kind, sample.select(has_track(sample)))[:n]
+        yield f"default {kind}", model, load_model(float_path), firmware, events_of
+    for entry in ZOO:
+        model = build(entry)
+        firmware = convert(model, tmp / entry.name, io_type=entry.io_type,
+                           reuse_factor=entry.reuse_factor, strategy=entry.strategy)
+        yield entry.name, model, None, firmware, lambda n, m=model, e=entry: inputs_for(m, e, n)
+    for entry in GRAPH_ZOO:
+        model = build_graph(entry)
+        firmware = convert(model, tmp / entry.name, io_type=entry.io_type,
+                           hls_config=graph_config(model, entry), bit_exact=entry.bit_exact)
+
+        def events_of(n, m=model, e=entry):
+            x = graph_inputs(m, e, n)
+            return x if len(x) > 1 else x[0]
+        yield entry.name, model, None, firmware, events_of
+
+
+def _tile(x, n: int):
+    """``x`` repeated to ``n`` events (a list of arrays for several inputs)."""
+    if isinstance(x, list):
+        return [_tile(a, n) for a in x]
+    reps = -(-n // len(x))
+    return np.concatenate([x] * reps)[:n]
+
+
+def zoo(events: int, fast_events: int, out: str | None,
+        default_models: list[tuple[str, str, str]]) -> None:
+    """Every zoo model (and the default models) through every path, side by side."""
     import sys
     from concurrent.futures import ThreadPoolExecutor
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.zoo import GRAPH_ZOO, build_graph, graph_config, graph_inputs
     from triginfer.emulation import Emulator
-    from triginfer.gpu_runtime import Session, export_bitexact_onnx
-    from triginfer.hls_export import FirmwareSpec, convert
+    from triginfer.gpu_runtime import Session, export_bitexact_onnx, export_onnx
+    from triginfer.hls_export import FirmwareSpec
 
     rows = []
+    threads = os.cpu_count() or 1
+    print("| model | C-sim | Keras | numpy (1 thread) | engine 1 thread | engine "
+          f"{threads} threads | engine / C-sim | Keras ONNX | bit-exact ONNX | "
+          "engine / ONNX | engine == C-sim |")
     with tempfile.TemporaryDirectory() as tmp:
-        built = []
-        for entry in GRAPH_ZOO:
-            model = build_graph(entry)
-            firmware = convert(model, Path(tmp) / entry.name, io_type=entry.io_type,
-                               hls_config=graph_config(model, entry), bit_exact=entry.bit_exact)
-            built.append((entry, model, firmware))
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            list(pool.map(lambda b: b[2].compile(), built))
-        for entry, model, firmware in built:
-            x = graph_inputs(model, entry, events)
-            x = x if len(x) > 1 else x[0]
+        built = list(_zoo_models(Path(tmp), default_models))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(lambda b: b[3].compile(), built))
+        for name, model, float_model, firmware, events_of in built:
+            x = events_of(events)
+            xf = _tile(x, fast_events)
             csim, r_csim = _rate(firmware.csim_predict, x, events, repeats=1)
-            _, r_keras = _rate(lambda v, m=model: m.predict(v, batch_size=4096, verbose=0), x,
-                                   events, repeats=1)
+            _, r_keras = _rate(lambda v, m=model: m.predict(v, batch_size=16384, verbose=0), xf,
+                               fast_events, repeats=1)
             spec = FirmwareSpec.load(firmware.output_dir)
             flat = csim if isinstance(csim, list) else [csim]
 
             def exact(got, flat=flat):
                 got = got if isinstance(got, list) else [got]
                 return int(np.sum(np.all(np.concatenate(
-                    [np.asarray(g).reshape(len(g), -1) == np.asarray(c).reshape(len(c), -1)
+                    [np.asarray(g)[:events].reshape(events, -1) == np.asarray(c).reshape(events, -1)
                      for g, c in zip(got, flat, strict=True)], axis=1), axis=1)))
 
             reference = Emulator(spec, threads=1, compiled=False)
-            fast = Emulator(spec)
             ref_out, r_ref = _rate(reference.predict, x, events)
-            fast_out, r_fast = _rate(fast.predict, x, events)
-            row = {"model": entry.name, "events": events, "csim": r_csim, "keras": r_keras,
-                   "numpy_1_thread": r_ref, "engine_all_threads": r_fast,
-                   "exact_numpy": exact(ref_out), "exact_engine": exact(fast_out)}
-            if fast.float_mode:
-                session = Session(export_bitexact_onnx(spec, Path(tmp) / f"{entry.name}.onnx"),
-                                  device="cpu")
-                onnx_out, row["bitexact_onnx"] = _rate(session.run, x, events)
+            engine = Emulator(spec, engine_min_events=0)
+            compiled = engine.generated_engine()
+            row = {"model": name, "events": events, "fast_events": fast_events, "csim": r_csim,
+                   "keras": r_keras, "numpy_1_thread": r_ref, "exact_numpy": exact(ref_out),
+                   "engine": "generated" if compiled else f"numpy ({engine.engine_reason})",
+                   "engine_build_s": compiled.seconds if compiled else None}
+            engine.threads = 1
+            _, row["engine_1_thread"] = _rate(engine.predict, xf, fast_events, repeats=3)
+            engine.threads = threads
+            _, row["engine_all_threads"] = _rate(engine.predict, xf, fast_events, repeats=3)
+            row["exact_engine"] = exact(engine.predict(x))
+            onnx_model = float_model if float_model is not None else model
+            try:
+                session = Session(export_onnx(onnx_model, Path(tmp) / f"{name}_f.onnx"),
+                                  device="cpu", max_batch=16384)
+                xs = [a.astype(np.float32) for a in xf] if isinstance(xf, list) else \
+                    xf.astype(np.float32)
+                _, row["keras_onnx"] = _rate(session.run, xs, fast_events, repeats=3)
+                row["keras_onnx_of"] = "float model" if float_model is not None else "Keras model"
+            except Exception as exc:  # noqa: BLE001 (reported in the row)
+                row["keras_onnx_error"] = str(exc).splitlines()[0][:200]
+            if reference.float_mode:
+                session = Session(export_bitexact_onnx(spec, Path(tmp) / f"{name}_bx.onnx"),
+                                  device="cpu", max_batch=16384)
+                onnx_out, row["bitexact_onnx"] = _rate(session.run, xf, fast_events, repeats=3)
                 row["exact_onnx"] = exact(onnx_out)
             rows.append(row)
-            print(f"| {entry.name} | {r_csim:,.0f} | {r_keras:,.0f} | {r_ref:,.0f} | "
-                  f"{r_fast:,.0f} | {r_fast / r_csim:.0f}x | "
-                  f"{row.get('bitexact_onnx', float('nan')):,.0f} | "
-                  f"{row['exact_engine']}/{events} |", flush=True)
-    result = {"events": events, "machine": f"{platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} cores", "rows": rows}
+            ratio_onnx = (f"{row['engine_all_threads'] / row['keras_onnx']:.0%}"
+                          if row.get("keras_onnx") else "–")
+            print(f"| {name} | {r_csim:,.0f} | {r_keras:,.0f} | {r_ref:,.0f} | "
+                  f"{row['engine_1_thread']:,.0f} | {row['engine_all_threads']:,.0f} | "
+                  f"{row['engine_all_threads'] / r_csim:.0f}x | "
+                  f"{row.get('keras_onnx', float('nan')):,.0f} | "
+                  f"{row.get('bitexact_onnx', float('nan')):,.0f} | {ratio_onnx} | "
+                  f"{row['exact_engine']:,}/{events:,} |", flush=True)
+    result = {"events": events, "fast_events": fast_events,
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "rows": rows}
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
@@ -112,7 +180,14 @@ def main() -> None:
     parser.add_argument("--zoo", action="store_true",
                         help="every model of the test zoo instead of --model")
     parser.add_argument("--model", default=None, help="QKeras .h5 model (from triginfer train)")
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=1_000_000,
+                        help="events (with --zoo: per model through C-sim, checked for exactness)")
+    parser.add_argument("--fast-events", type=int, default=200_000,
+                        help="with --zoo: events timed through Keras, the emulators and ONNX "
+                        "(the --events events repeated)")
+    parser.add_argument("--default-model", action="append", default=[], metavar="KIND:H5",
+                        help="with --zoo: also a trained model (dnn:runs/default/train/"
+                        "dnn_quantized.h5); its float model is the file named *_float.h5 beside")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--io-type", default="io_parallel")
     parser.add_argument("--out", default=None, help="JSON results file")
@@ -120,7 +195,11 @@ def main() -> None:
                         help="the model's feature set: dnn (engineered) or cnn (stations)")
     args = parser.parse_args()
     if args.zoo:
-        zoo(args.events, args.out)
+        defaults = []
+        for item in args.default_model:
+            kind, path = item.split(":", 1)
+            defaults.append((kind, path, path.replace("_quantized", "_float")))
+        zoo(args.events, args.fast_events, args.out, defaults)
         return
     if not args.model:
         parser.error("give --model or --zoo")

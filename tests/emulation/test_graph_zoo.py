@@ -65,8 +65,10 @@ def test_graph_zoo_bit_exact(entry, graph_zoo, tmp_path):
     emulator = Emulator(spec)
     emulated, report = emulator.predict(x, monitor=True)       # the numpy reference path
     _assert_equal(f"{entry.name} emulator vs C-sim", emulated, csim)
-    fast = Emulator(spec, chunk_size=1024, threads=2).predict(x)  # compiled kernels, threads
-    _assert_equal(f"{entry.name} compiled emulator vs C-sim", fast, csim)
+    engine = Emulator(spec, threads=2, engine_min_events=0)     # the generated C engine
+    if emulator.float_mode:
+        assert engine.generated_engine() is not None, engine.engine_reason
+    _assert_equal(f"{entry.name} generated engine vs C-sim", engine.predict(x), csim)
     from triginfer.errors import UnsupportedModelError
     from triginfer.gpu_runtime import Session, export_bitexact_onnx
 

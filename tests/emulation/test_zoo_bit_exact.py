@@ -46,6 +46,9 @@ def test_qkeras_csim_emulator_agree(entry, tmp_path):
     spec = FirmwareSpec.load(tmp_path / "prj")
     emulated, report = Emulator(spec).predict(x, monitor=True)
     _assert_equal(f"{entry.name} emulator vs C-sim", emulated, csim)
+    engine = Emulator(spec, engine_min_events=0)              # the generated C engine
+    assert engine.generated_engine() is not None, engine.engine_reason
+    _assert_equal(f"{entry.name} generated engine vs C-sim", engine.predict(x), csim)
     # The bit-exact ONNX graph equals the emulator; the tf2onnx export equals QKeras.
     from triginfer.gpu_runtime import Session, export_bitexact_onnx, export_onnx
 

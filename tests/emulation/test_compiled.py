@@ -1,0 +1,119 @@
+"""The generated C engine (``emulation/compiled.py``) equals the numpy reference emulator bit
+for bit: every rounding and overflow mode (inputs and layers), the mixed graph of the RTL
+tests (dense with per-product rounding, conv, pooling, merges, batch norm, tables), wide
+elementwise kinds (hls4ml's table index, elu), and it falls back to numpy with a reason
+where it has no exact form. The zoo tests compare it with hls4ml's C simulation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.hls_export.test_rtl import _elu, _mixed_spec
+from triginfer.emulation import Emulator, engine
+from triginfer.hls_export import FirmwareSpec, SpecLayer
+
+ROUNDINGS = ["TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV"]
+OVERFLOWS = ["WRAP", "SAT", "SAT_ZERO", "SAT_SYM"]
+
+needs_cc = pytest.mark.skipif(engine.library() is None, reason="no C compiler")
+
+
+def _events(shape, n: int, lsb: float, seed: int = 0) -> np.ndarray:
+    """Spread values, far-out values and exact ties (half an LSB) of the input type."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 4, (n, *shape))
+    x[: n // 10] *= 40
+    ties = (rng.integers(-400, 400, (n // 5, *shape)) + 0.5) * lsb
+    x[n // 10: n // 10 + n // 5] = ties
+    return x
+
+
+def _compare(spec: FirmwareSpec, x, n_threads=(1, 2)) -> Emulator:
+    want = Emulator(spec, threads=1, compiled=False).predict_mantissa(x)
+    emu = Emulator(spec, engine_min_events=0)
+    assert emu.generated_engine() is not None, emu.engine_reason
+    assert emu.engine_reason == ""
+    for threads in n_threads:
+        emu.threads = threads
+        got = emu.predict_mantissa(x)
+        for g, w in zip(got if isinstance(got, list) else [got],
+                        want if isinstance(want, list) else [want], strict=True):
+            assert g.dtype == np.int64
+            assert g.shape == w.shape
+            bad = np.flatnonzero(np.any(g != w, axis=1))
+            assert len(bad) == 0, f"{len(bad)} events differ, first {bad[:3]}: {g[bad[:3]]} " \
+                                  f"vs {w[bad[:3]]}"
+    return emu
+
+
+def _modes_spec() -> FirmwareSpec:
+    """One dense layer per rounding x overflow mode, inputs converted in unusual modes."""
+    rng = np.random.default_rng(5)
+    layers = [SpecLayer("a", "input", (6,), (6,), {"result": "fixed<12,4,RND_ZERO,WRAP>"}),
+              SpecLayer("b", "input", (6,), (6,), {"result": "ufixed<9,3,RND_INF,SAT_ZERO>"}),
+              SpecLayer("cat", "concatenate", (6,), (12,), {"result": "fixed<14,5>"},
+                        {"axis": -1}, inputs=["a", "b"])]
+    outputs = []
+    for r in ROUNDINGS:
+        for o in OVERFLOWS:
+            name = f"d_{r}_{o}".lower()
+            layers.append(SpecLayer(
+                name, "dense", (12,), (5,),
+                {"weight": "fixed<7,1>", "bias": "fixed<7,2>", "accum": "fixed<24,9>",
+                 "result": f"fixed<7,2,{r},{o}>"}, {"n_in": 12, "n_out": 5},
+                {"weight": rng.integers(-63, 64, (12, 5)), "bias": rng.integers(-63, 64, 5)},
+                inputs=["cat"]))
+            outputs.append(name)
+    return FirmwareSpec("modes", layers, inputs=["a", "b"], outputs=outputs)
+
+
+@needs_cc
+def test_every_rounding_and_overflow_mode():
+    spec = _modes_spec()
+    n = 30_000
+    _compare(spec, [_events((6,), n, 2.0 ** -8, 1), _events((6,), n, 2.0 ** -6, 2)])
+
+
+@needs_cc
+def test_mixed_graph_and_odd_event_counts():
+    spec = _mixed_spec()
+    for n in (1, 63, 20_001):       # a partial block, one event, many blocks
+        _compare(spec, [_events((8,), n, 2.0 ** -6, 3), _events((6, 2), n, 2.0 ** -6, 4)])
+
+
+@needs_cc
+def test_wide_elementwise_kinds():
+    """elu on a 16-bit input: hls4ml's float index into its table (no RTL form)."""
+    _compare(_elu(16), _events((4,), 20_000, 2.0 ** -12, 5))
+
+
+def test_int64_path_falls_back_to_numpy_with_a_reason():
+    layers = [SpecLayer("x", "input", (4,), (4,), {"result": "fixed<30,10>"}),
+              SpecLayer("d", "dense", (4,), (2,), {"weight": "fixed<30,2>", "bias": "fixed<8,2>",
+                                                    "accum": "fixed<60,14>",
+                                                    "result": "fixed<60,14>"},
+                        {"n_in": 4, "n_out": 2},
+                        {"weight": np.full((4, 2), 2**27 - 1), "bias": np.ones(2, np.int64)},
+                        inputs=["x"])]
+    spec = FirmwareSpec("wide", layers)
+    emu = Emulator(spec, engine_min_events=0)
+    assert not emu.float_mode
+    x = np.random.default_rng(0).normal(0, 100, (500, 4))
+    np.testing.assert_array_equal(emu.predict_mantissa(x),
+                                  Emulator(spec, compiled=False).predict_mantissa(x))
+    assert emu.generated_engine() is None
+    assert "int64" in emu.engine_reason
+
+
+def test_small_calls_and_switches_keep_numpy(monkeypatch):
+    spec = _mixed_spec()
+    x = [_events((8,), 100, 2.0 ** -6), _events((6, 2), 100, 2.0 ** -6)]
+    emu = Emulator(spec)                      # default threshold: 100 events stay in numpy
+    emu.predict(x)
+    assert emu.engine_reason is None
+    assert Emulator(spec, compiled=False, engine_min_events=0).generated_engine() is None
+    monkeypatch.setenv("TRIGINFER_NO_ENGINE", "1")
+    emu = Emulator(spec, engine_min_events=0)
+    assert emu.generated_engine() is None
+    assert "TRIGINFER_NO_ENGINE" in emu.engine_reason
