@@ -34,6 +34,7 @@ import logging
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,51 +73,131 @@ def _c_array(ctype: str, name: str, values) -> str:
     return f"static const {ctype} {name}[{values.size}] = {{{body}}};\n"
 
 
+#: every value the engine computes stays below this many LSBs of its grid (float64 exact)
+EXACT_LIMIT = 2.0 ** 52
+
+
+@dataclass(frozen=True)
+class Rng:
+    """What the generator knows of a tensor's values: the interval ``[lo, hi]`` and the grid
+    ``2**-frac`` they lie on (every value is a multiple of it)."""
+
+    lo: float
+    hi: float
+    frac: int
+
+    @property
+    def amax(self) -> float:
+        return max(abs(self.lo), abs(self.hi))
+
+    def union(self, other: Rng) -> Rng:
+        return Rng(min(self.lo, other.lo), max(self.hi, other.hi), max(self.frac, other.frac))
+
+    @staticmethod
+    def of_type(t: FixedType) -> Rng:
+        return Rng(t.min_value, t.max_value, t.frac)
+
+    @staticmethod
+    def of_values(values) -> Rng:
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.size == 0:
+            return Rng(0.0, 0.0, 0)
+        return Rng(float(v.min()), float(v.max()), _frac_of(v))
+
+
+def _frac_of(values: np.ndarray) -> int:
+    """The fewest fractional bits that hold every (dyadic) value exactly."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[v != 0]
+    if v.size == 0:
+        return 0
+    _, exp = np.frexp(v)                          # v = m 2**exp, 0.5 <= |m| < 1
+    mant = np.ldexp(v, 53 - exp).astype(np.int64)  # 53-bit integer mantissas
+    tz = np.zeros(v.shape, dtype=np.int64)         # trailing zero bits of each
+    m = np.abs(mant)
+    for bit in (32, 16, 8, 4, 2, 1):
+        low = (m & ((1 << bit) - 1)) == 0
+        tz[low] += bit
+        m[low] >>= bit
+    return int(np.max(53 - exp - tz))
+
+
+def _mul(a: Rng, b: Rng) -> Rng:
+    ends = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+    return Rng(min(ends), max(ends), a.frac + b.frac)
+
+
 class _Types:
-    """One inline conversion function per distinct fixed-point type."""
+    """One inline conversion function per fixed-point type and the steps it needs: rounding
+    only where values have bits below the type's LSB, overflow only where they can leave its
+    range (the generator's interval analysis decides)."""
 
     def __init__(self) -> None:
         self.names: dict[tuple, str] = {}
         self.code: list[str] = []
 
-    def conv(self, t: dict | FixedType | None) -> str | None:
+    def conv(self, t: dict | FixedType | None, r: Rng, what: str, full: bool = False
+             ) -> tuple[str | None, Rng]:
+        """The conversion of values in ``r`` to ``t``: (function name or None for the identity,
+        the range after it). ``full``: both steps, for values known only to be below 2**52
+        LSBs (the caller's inputs)."""
+        if full:
+            t = _fixed(t) if isinstance(t, dict) else t
+            r = Rng(-np.inf, np.inf, t.frac + 1)
+        elif r.amax * 2.0 ** r.frac >= EXACT_LIMIT:
+            raise NoCForm(f"{what}: values of up to 2**{np.log2(r.amax * 2.0 ** r.frac):.0f} "
+                          "LSBs, beyond float64's exact range")
         if t is None:
-            return None
+            return None, r
         if isinstance(t, dict):
-            t = FixedType(int(t["width"]), int(t["integer"]), bool(t["signed"]), t["round"],
-                          t["overflow"])
-        key = (t.width, t.integer, t.signed, t.rounding, t.overflow)
-        if key in self.names:
-            return self.names[key]
-        name = f"cv{len(self.names)}"
-        self.names[key] = name
-        scale, inv = 2.0 ** t.frac, 2.0 ** -t.frac
+            t = _fixed(t)
         lo_m, hi_m = t.min_mantissa, t.max_mantissa
         if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
             lo_m = -hi_m
-        lo, hi = _lit(lo_m), _lit(hi_m)
+        do_round = r.frac > t.frac
+        lo, hi = r.lo, r.hi
+        if do_round:
+            lo, hi = lo - t.lsb, hi + t.lsb
+        do_ovf = lo < lo_m * t.lsb or hi > hi_m * t.lsb
+        if do_ovf:
+            if t.width > 52 and not full:
+                raise NoCForm(f"{what}: {t} may overflow and is wider than float64's exact "
+                              "integers")
+            out = Rng(lo_m * t.lsb, hi_m * t.lsb, t.frac)
+        else:
+            out = Rng(lo, hi, t.frac if do_round else min(r.frac, t.frac))
+        if not (do_round or do_ovf):
+            return None, out
+        key = (t.width, t.integer, t.signed, t.rounding, t.overflow, do_round, do_ovf)
+        if key in self.names:
+            return self.names[key], out
+        name = f"cv{len(self.names)}"
+        self.names[key] = name
         rnd = {"TRN": "floor(v)", "TRN_ZERO": "trunc(v)", "RND_CONV": "rint(v)",
                "RND": "floor(v + 0.5)", "RND_MIN_INF": "ceil(v - 0.5)",
                "RND_ZERO": "(v >= 0 ? ceil(v - 0.5) : floor(v + 0.5))",
                "RND_INF": "(v >= 0 ? floor(v + 0.5) : ceil(v - 0.5))"}[t.rounding]
-        if t.overflow in ("SAT", "SAT_SYM"):
-            ovf = f"m = m < {lo} ? {lo} : m; m = m > {hi} ? {hi} : m;"
+        lo_c, hi_c = _lit(lo_m), _lit(hi_m)
+        if not do_ovf:
+            ovf = ""
+        elif t.overflow in ("SAT", "SAT_SYM"):
+            ovf = f"m = m < {lo_c} ? {lo_c} : m; m = m > {hi_c} ? {hi_c} : m;"
         elif t.overflow == "SAT_ZERO":
-            ovf = f"m = (m < {lo} || m > {hi}) ? 0.0 : m;"
+            ovf = f"m = (m < {lo_c} || m > {hi_c}) ? 0.0 : m;"
         else:   # WRAP: r - M floor(r / M) with M a power of two is exact (and vectorises)
-            ovf = (f"{{ T r = m - {lo}; r -= {_lit(1 << t.width)} * floor(r * "
-                   f"{_fmt(2.0 ** -t.width)}); m = r + {lo}; }}")
+            ovf = (f"{{ T r = m - {lo_c}; r -= {_lit(1 << t.width)} * floor(r * "
+                   f"{_fmt(2.0 ** -t.width)}); m = r + {lo_c}; }}")
         self.code.append(
-            f"/* {t} */\nstatic inline T {name}(T x) {{\n"
-            f"    T v = x * {_fmt(scale)}; T m = {rnd}; {ovf}\n"
-            f"    return m * {_fmt(inv)};\n}}\n")
-        return name
+            f"/* {t}{'' if do_round else ', no rounding'}{'' if do_ovf else ', no overflow'} */\n"
+            f"static inline T {name}(T x) {{\n"
+            f"    T v = x * {_fmt(2.0 ** t.frac)}; T m = {rnd if do_round else 'v'}; {ovf}\n"
+            f"    return m * {_fmt(2.0 ** -t.frac)};\n}}\n")
+        return name, out
 
 
-def _contains(src: FixedType, dst: FixedType) -> bool:
-    """Whether every value of ``src`` is a value of ``dst`` (the conversion is the identity)."""
-    return (dst.frac >= src.frac and dst.min_value <= src.min_value
-            and dst.max_value >= src.max_value)
+def _ap(fn: str | None, expr: str) -> str:
+    """``fn(expr)``, or ``expr`` when there is no conversion to apply."""
+    return f"{fn}({expr})" if fn else f"({expr})"
 
 
 def _fixed(t: dict) -> FixedType:
@@ -136,6 +217,7 @@ class _Gen:
         self.body: list[str] = []
         self.rows: dict[str, np.ndarray] = {}     # tensor -> row of each element in the arena
         self.held: dict[str, FixedType] = {}
+        self.range: dict[str, Rng] = {}           # tensor -> what is known of its values
         self.n_rows = 1                           # row 0: zeros
         self.consts: dict[float, int] = {0.0: 0}
         self.n = 0
@@ -168,70 +250,96 @@ class _Gen:
         index = np.asarray(index, dtype=np.int64)
         return np.where(index < 0, 0, cat[np.clip(index, 0, None)])
 
-    def emit_map(self, op: dict, in_rows: list[np.ndarray], expr: str,
-                 pre: str = "", conv_after: bool = True) -> None:
+    def conv(self, t, r: Rng, what: str) -> tuple[str | None, Rng]:
+        return self.types.conv(t, r, what)
+
+    def emit_map(self, op: dict, in_rows: list[np.ndarray], expr: str, value: Rng,
+                 pre: str = "") -> None:
         """``out[i] = conv(expr)`` for every output element i, vectorised over events;
-        ``expr`` reads ``a[e]`` (``b[e]``) from the element's input rows and may use ``i``."""
+        ``expr`` reads ``a[e]`` (``b[e]``) from the element's input rows and may use ``i``;
+        ``value`` is the range of ``expr``."""
         size = len(in_rows[0])
         out = self.alloc(size)
-        cv = self.types.conv(op["type"]) if conv_after else None
+        cv, self.range[op["name"]] = self.conv(op["type"], value, f"layer {op['name']!r}")
         names = []
         for k, rows in enumerate(in_rows):
             names.append(self.table("int32_t", f"r{k}_", rows))
-        value = f"{cv}({expr})" if cv else f"({expr})"
         ptrs = "".join(f" const T *{'ab'[k]} = A + (int64_t){n}[i] * B;"
                        for k, n in enumerate(names))
         self.body.append(
             f"    /* {op['name']} ({op['op']}) */\n"
             f"    for (int i = 0; i < {size}; ++i) {{{ptrs}\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B; {pre}\n"
-            f"        for (int e = 0; e < B; ++e) y[e] = {value};\n    }}\n")
+            f"        for (int e = 0; e < B; ++e) y[e] = {_ap(cv, expr)};\n    }}\n")
         self.rows[op["name"]] = out
+
+    def rng(self, name: str) -> Rng:
+        return self.range[name]
 
     # --- operations ------------------------------------------------------------------------
     def op_input(self, op: dict) -> None:
         self.rows[op["name"]] = self.alloc(int(op["size"]))
+        self.range[op["name"]] = Rng.of_type(_fixed(op["type"]))
 
     def op_gather(self, op: dict) -> None:
         rows = self.src_rows(op["srcs"], self.arrays[op["index"]])
-        dst = _fixed(op["type"])
-        if all(_contains(self.held[s], dst) for s in op["srcs"]):
+        value = Rng(0.0, 0.0, 0)                  # padding reads zeros
+        for src in op["srcs"]:
+            value = value.union(self.rng(src))
+        cv, out = self.conv(op["type"], value, f"layer {op['name']!r}")
+        if cv is None:
             self.rows[op["name"]] = rows          # pure data movement: no code
+            self.range[op["name"]] = out
             return
-        self.emit_map(op, [rows], "a[e]")
+        self.emit_map(op, [rows], "a[e]", value)
 
     def op_linear(self, op: dict) -> None:
+        name = op["name"]
         index = np.asarray(self.arrays[op["index"]], dtype=np.int64)      # (P, K)
         w = np.asarray(self.arrays[op["weight"]], dtype=np.float64)        # (K, J)
         b = np.asarray(self.arrays[op["bias"]], dtype=np.float64)          # (J,)
         positions, k_in = index.shape
         n_out = w.shape[1]
+        x = self.rng(op["src"])
+        if (index < 0).any():
+            x = x.union(Rng(0.0, 0.0, 0))
+        wr, br = Rng.of_values(w), Rng.of_values(b)
+        pos, neg = np.clip(w, 0, None), np.clip(w, None, 0)
+        hi = float(np.max(pos.sum(0) * x.hi + neg.sum(0) * x.lo + b))
+        lo = float(np.min(pos.sum(0) * x.lo + neg.sum(0) * x.hi + b))
+        total = float(np.max(np.abs(w).sum(0) * x.amax + np.abs(b)))   # every partial sum
+        frac = max(x.frac + wr.frac, br.frac)
+        what = f"layer {name!r}"
+        if total * 2.0 ** frac >= EXACT_LIMIT:
+            raise NoCForm(f"{what}: sums of up to 2**{np.log2(total * 2.0 ** frac):.0f} LSBs, "
+                          "beyond float64's exact range")
         prow = self.src_rows([op["src"]], index.reshape(-1)).reshape(positions, k_in)
         js, ks = np.nonzero(w.T)          # sorted by output j, then k
         colptr = np.searchsorted(js, np.arange(n_out + 1)) if len(js) else np.zeros(n_out + 1)
-        col_k = ks
         col_w = w[ks, js] if len(js) else np.zeros(0)
         out = self.alloc(positions * n_out)
         t_prow = self.table("int32_t", "prow", prow)
         t_ptr = self.table("int32_t", "colptr", colptr)
-        t_k = self.table("int32_t", "colk", col_k)
+        t_k = self.table("int32_t", "colk", ks)
         t_w = self.table("double", "colw", col_w)
         t_b = self.table("double", "bias", b)
-        acc_cv = self.types.conv(op.get("accum"))
-        out_cv = self.types.conv(op["type"])
-        final = "acc[e] + bj"
-        if acc_cv:
-            final = f"{acc_cv}({final})"
-        final = f"{out_cv}({final})"
         if op.get("round_products"):     # each product converted alone: scalar lanes
+            term_cv, term = self.conv(op["accum"], _mul(x, wr), what)
+            n_terms = int(np.max((w != 0).sum(0))) if w.size else 0
+            acc_in = Rng(n_terms * term.lo + min(br.lo, 0), n_terms * term.hi + max(br.hi, 0),
+                         max(term.frac, br.frac))
             inner = (f"                for (int e = 0; e < B; ++e) acc[e] += "
-                     f"{acc_cv}(w * x[e]);\n")
+                     f"{_ap(term_cv, 'w * x[e]')};\n")
         else:                             # explicit vectors: the compiler vectorises events
+            acc_in = Rng(lo, hi, frac)
             inner = ("                const V wv = (V){0} + w; const V *xv = (const V *)x;\n"
                      "                for (int v = 0; v < NV; ++v) accv[v] += wv * xv[v];\n")
+        acc_cv, acc = self.conv(op.get("accum"), acc_in, what)
+        out_cv, self.range[name] = self.conv(op["type"], acc, what)
+        final = _ap(out_cv, _ap(acc_cv, "acc[e] + bj"))
         decl = "V accv[NV]; T *acc = (T *)accv; for (int v = 0; v < NV; ++v) accv[v] = (V){0};"
         self.body.append(
-            f"    /* {op['name']} (linear {positions}x{k_in} -> {n_out}, "
+            f"    /* {name} (linear {positions}x{k_in} -> {n_out}, "
             f"{len(col_w)} nonzero weights) */\n"
             f"    for (int p = 0; p < {positions}; ++p) {{\n"
             f"        const int32_t *pr = {t_prow} + (int64_t)p * {k_in};\n"
@@ -244,20 +352,29 @@ class _Gen:
             f"            T *y = A + (int64_t)({int(out[0])} + p * {n_out} + j) * B;\n"
             f"            for (int e = 0; e < B; ++e) y[e] = {final};\n"
             f"        }}\n    }}\n")
-        self.rows[op["name"]] = out
+        self.rows[name] = out
 
     def op_relu(self, op: dict) -> None:
-        rows = self.rows[op["src"]]
-        self.emit_map(op, [rows], "a[e] > 0.0 ? a[e] : 0.0",
-                      conv_after=not _contains(self.held[op["src"]], _fixed(op["type"])))
+        x = self.rng(op["src"])
+        self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : 0.0",
+                      Rng(max(x.lo, 0.0), max(x.hi, 0.0), x.frac))
 
     def op_binary(self, op: dict) -> None:
         ra = self.rows[op["a"]][np.asarray(self.arrays[op["a_index"]])]
         rb = self.rows[op["b"]][np.asarray(self.arrays[op["b_index"]])]
+        a, b = self.rng(op["a"]), self.rng(op["b"])
+        f = max(a.frac, b.frac)
+        fn = op["fn"]
+        value = {"add": lambda: Rng(a.lo + b.lo, a.hi + b.hi, f),
+                 "sub": lambda: Rng(a.lo - b.hi, a.hi - b.lo, f),
+                 "avg": lambda: Rng((a.lo + b.lo) / 2, (a.hi + b.hi) / 2, f + 1),
+                 "mul": lambda: _mul(a, b),
+                 "max": lambda: Rng(max(a.lo, b.lo), max(a.hi, b.hi), f),
+                 "min": lambda: Rng(min(a.lo, b.lo), min(a.hi, b.hi), f)}[fn]()
         expr = {"add": "a[e] + b[e]", "sub": "a[e] - b[e]", "avg": "(a[e] + b[e]) * 0.5",
                 "mul": "a[e] * b[e]", "max": "a[e] > b[e] ? a[e] : b[e]",
-                "min": "a[e] < b[e] ? a[e] : b[e]"}[op["fn"]]
-        self.emit_map(op, [ra, rb], expr)
+                "min": "a[e] < b[e] ? a[e] : b[e]"}[fn]
+        self.emit_map(op, [ra, rb], expr, value)
 
     def op_affine(self, op: dict) -> None:
         rows = self.rows[op["src"]]
@@ -266,32 +383,44 @@ class _Gen:
                                 (size,))
         bias = np.broadcast_to(np.asarray(self.arrays[op["bias"]], np.float64).reshape(-1),
                                (size,))
+        x = self.rng(op["src"])
+        ends = np.stack([x.lo * scale, x.hi * scale]) + bias
+        value = Rng(float(ends.min()), float(ends.max()),
+                    max(x.frac + _frac_of(scale), _frac_of(bias)))
         ts, tb = self.table("double", "scale", scale), self.table("double", "shift", bias)
-        self.emit_map(op, [rows], "a[e] * s + c", pre=f"const double s = {ts}[i], c = {tb}[i];")
+        self.emit_map(op, [rows], "a[e] * s + c", value,
+                      pre=f"const double s = {ts}[i], c = {tb}[i];")
 
     def op_reduce(self, op: dict) -> None:
+        name = op["name"]
         index = np.asarray(self.arrays[op["index"]], dtype=np.int64)     # (outputs, window)
         src = self.rows[op["src"]]
-        pad = self.const_row(float(op.get("pad", 0.0)))
+        pad_value = float(op.get("pad", 0.0))
+        pad = self.const_row(pad_value)
         rows = np.where(index < 0, pad, src[np.clip(index, 0, None)])
         n_out, window = rows.shape
         out = self.alloc(n_out)
         t = self.table("int32_t", "win", rows)
-        acc_cv = self.types.conv(op.get("accum"))
-        out_cv = self.types.conv(op["type"])
-        value = f"{out_cv}({acc_cv}(m[e]))" if acc_cv else f"{out_cv}(m[e])"
+        value = self.rng(op["src"])
+        if (index < 0).any():
+            value = value.union(Rng(pad_value, pad_value, _frac_of([pad_value])))
+        acc_cv, acc = self.conv(op.get("accum"), value, f"layer {name!r}")
+        out_cv, self.range[name] = self.conv(op["type"], acc, f"layer {name!r}")
         self.body.append(
-            f"    /* {op['name']} (max over {window}) */\n"
+            f"    /* {name} (max over {window}) */\n"
             f"    for (int i = 0; i < {n_out}; ++i) {{\n"
             f"        T m[B]; const int32_t *w = {t} + (int64_t)i * {window};\n"
             f"        for (int e = 0; e < B; ++e) m[e] = A[(int64_t)w[0] * B + e];\n"
             f"        for (int q = 1; q < {window}; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
             f"            for (int e = 0; e < B; ++e) m[e] = x[e] > m[e] ? x[e] : m[e]; }}\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
-            f"        for (int e = 0; e < B; ++e) y[e] = {value};\n    }}\n")
-        self.rows[op["name"]] = out
+            f"        for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, _ap(acc_cv, 'm[e]'))};\n"
+            f"    }}\n")
+        self.rows[name] = out
 
     def op_avgpool(self, op: dict) -> None:
+        name = op["name"]
+        what = f"layer {name!r}"
         index = np.asarray(self.arrays[op["index"]], dtype=np.int64)
         lengths = np.asarray(self.arrays[op["lengths"]], dtype=np.int64).reshape(-1)
         src = self.rows[op["src"]]
@@ -304,27 +433,32 @@ class _Gen:
             rows[i, :len(valid)] = src[valid]
             count[i] = len(valid)
         out = self.alloc(n_out)
-        acc_cv = self.types.conv(op["accum"])
-        add_cv = self.types.conv(op.get("addend"))
-        out_cv = self.types.conv(op["type"])
-        term = f"{add_cv}(x[e])" if add_cv else "x[e]"
-        acc_f = _fixed(op["accum"]).frac
+        add_cv, term = self.conv(op.get("addend"), self.rng(op["src"]), what)
+        accum = _fixed(op["accum"])
+        acc_type = Rng.of_type(accum).union(term)
+        acc_cv, _ = self.conv(accum, Rng(acc_type.lo + term.lo, acc_type.hi + term.hi,
+                                         acc_type.frac), what)
+        acc_f = accum.frac
+        out_cv, self.range[name] = self.conv(op["type"], Rng.of_type(accum), what)
+        term_e = _ap(add_cv, "x[e]")
         t_rows, t_cnt = self.table("int32_t", "win", rows), self.table("int32_t", "cnt", count)
         t_len = self.table("double", "len", lengths.astype(np.float64))
         self.body.append(
-            f"    /* {op['name']} (average over {window}) */\n"
+            f"    /* {name} (average over {window}) */\n"
             f"    for (int i = 0; i < {n_out}; ++i) {{\n"
             f"        T s[B]; const int32_t *w = {t_rows} + (int64_t)i * {window};\n"
             f"        const int c = {t_cnt}[i]; const double len = {t_len}[i];\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
-            f"        if (c == 0) {{ for (int e = 0; e < B; ++e) y[e] = {out_cv}(0.0); continue; }}\n"
+            f"        if (c == 0) {{ for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, '0.0')}; "
+            f"continue; }}\n"
             f"        {{ const T *x = A + (int64_t)w[0] * B;\n"
-            f"          for (int e = 0; e < B; ++e) s[e] = {acc_cv}({term}); }}\n"
+            f"          for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, term_e)}; }}\n"
             f"        for (int q = 1; q < c; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
-            f"            for (int e = 0; e < B; ++e) s[e] = {acc_cv}(s[e] + {term}); }}\n"
-            f"        for (int e = 0; e < B; ++e) y[e] = {out_cv}(trunc(s[e] * {_fmt(2.0 ** acc_f)}"
-            f" / len) * {_fmt(2.0 ** -acc_f)});\n    }}\n")
-        self.rows[op["name"]] = out
+            f"            for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, 's[e] + ' + term_e)}; }}\n"
+            f"        for (int e = 0; e < B; ++e) y[e] = "
+            f"{_ap(out_cv, f'trunc(s[e] * {_fmt(2.0 ** acc_f)} / len) * {_fmt(2.0 ** -acc_f)}')};\n"
+            f"    }}\n")
+        self.rows[name] = out
 
     def op_table(self, op: dict) -> None:
         in_pos = np.asarray(self.arrays[op["in_pos"]], dtype=np.int64)
@@ -335,43 +469,66 @@ class _Gen:
         t = self.table("double", "tab", tables)
         offs = self.table("int32_t", "toff", table_id * tables.shape[1])
         self.emit_map(op, [rows], f"tb[(int)(a[e] * {_fmt(2.0 ** t_in.frac)}) - "
-                      f"({t_in.min_mantissa})]", pre=f"const double *tb = {t} + {offs}[i];")
+                      f"({t_in.min_mantissa})]", Rng.of_values(tables),
+                      pre=f"const double *tb = {t} + {offs}[i];")
 
     def op_table_index(self, op: dict) -> None:
         rows = self.rows[op["src"]]
-        t = self.table("double", "tab", self.arrays[op["table"]])
+        table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
+        t = self.table("double", "tab", table)
         size, half, span = int(op["size"]), int(op["half"]), float(op["span"])
-        tcv = self.types.conv(op["table_type"])
-        self.emit_map(op, [rows], f"{tcv}({t}[(int)idx_clip(trunc(a[e] / {_fmt(span)} * "
-                      f"{_fmt(size)}) + {half}.0, {size - 1}.0)])")
+        tcv, value = self.conv(op["table_type"], Rng.of_values(table), f"layer {op['name']!r}")
+        self.emit_map(op, [rows], _ap(tcv, f"{t}[(int)idx_clip(trunc(a[e] / {_fmt(span)} * "
+                      f"{_fmt(size)}) + {half}.0, {size - 1}.0)]"), value)
 
     def op_elu(self, op: dict) -> None:
         rows = self.rows[op["src"]]
-        t = self.table("double", "tab", self.arrays[op["table"]])
+        table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
+        t = self.table("double", "tab", table)
         size = int(op["size"])
-        self.emit_map(op, [rows], f"a[e] >= 0.0 ? a[e] * {_fmt(op['lam'])} : {t}[(int)idx_clip("
-                      f"trunc(a[e] / -8.0 * {_fmt(size)}), {size - 1}.0)] * {_fmt(op['alpha'])}")
+        x = self.rng(op["src"])
+        lam, alpha = float(op["lam"]), float(op["alpha"])
+        pos = _mul(Rng(0.0, max(x.hi, 0.0), x.frac), Rng(lam, lam, _frac_of([lam])))
+        neg = _mul(Rng.of_values(table), Rng(alpha, alpha, _frac_of([alpha])))
+        self.emit_map(op, [rows], f"a[e] >= 0.0 ? a[e] * {_fmt(lam)} : {t}[(int)idx_clip("
+                      f"trunc(a[e] / -8.0 * {_fmt(size)}), {size - 1}.0)] * {_fmt(alpha)}",
+                      pos.union(neg))
 
     def op_select_pos(self, op: dict) -> None:
-        t = self.table("double", "alpha", self.arrays[op["alpha"]])
-        self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : a[e] * al",
+        alpha = np.asarray(self.arrays[op["alpha"]], dtype=np.float64)
+        t = self.table("double", "alpha", alpha)
+        x = self.rng(op["src"])
+        scaled = _mul(Rng(min(x.lo, 0.0), 0.0, x.frac), Rng.of_values(alpha))
+        value = Rng(max(x.lo, 0.0) if x.lo > 0 else 0.0, max(x.hi, 0.0), x.frac).union(scaled)
+        self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : a[e] * al", value,
                       pre=f"const double al = {t}[i];")
 
     def op_threshold(self, op: dict) -> None:
-        self.emit_map(op, [self.rows[op["src"]]], f"a[e] > {_fmt(op['theta'])} ? a[e] : 0.0")
+        x = self.rng(op["src"])
+        self.emit_map(op, [self.rows[op["src"]]], f"a[e] > {_fmt(op['theta'])} ? a[e] : 0.0",
+                      x.union(Rng(0.0, 0.0, 0)))
 
     def op_ternary(self, op: dict) -> None:
         hi = self.table("double", "hi", self.arrays[op["hi"]])
         lo = self.table("double", "lo", self.arrays[op["lo"]])
         self.emit_map(op, [self.rows[op["src"]]], "a[e] > h ? 1.0 : (a[e] > l ? 0.0 : -1.0)",
-                      pre=f"const double h = {hi}[i], l = {lo}[i];")
+                      Rng(-1.0, 1.0, 0), pre=f"const double h = {hi}[i], l = {lo}[i];")
 
     def op_hard(self, op: dict) -> None:
-        h = f"clamp01(a[e] * {_fmt(op['slope'])} + {_fmt(op['shift'])})"
-        self.emit_map(op, [self.rows[op["src"]]], f"{h} * 2.0 - 1.0" if op["twice"] else h)
+        slope, shift = float(op["slope"]), float(op["shift"])
+        x = self.rng(op["src"])
+        inner = _mul(x, Rng(slope, slope, _frac_of([slope])))
+        inner = Rng(inner.lo + shift, inner.hi + shift, max(inner.frac, _frac_of([shift])))
+        self.conv(None, inner, f"layer {op['name']!r}")          # exactness of slope x + shift
+        h = f"clamp01(a[e] * {_fmt(slope)} + {_fmt(shift)})"
+        value = Rng(-1.0 if op["twice"] else 0.0, 1.0, inner.frac)
+        self.emit_map(op, [self.rows[op["src"]]], f"{h} * 2.0 - 1.0" if op["twice"] else h,
+                      value)
 
     def op_sign(self, op: dict) -> None:
-        self.emit_map(op, [self.rows[op["src"]]], f"a[e] < 0.0 ? {_fmt(op['low'])} : 1.0")
+        low = float(op["low"])
+        self.emit_map(op, [self.rows[op["src"]]], f"a[e] < 0.0 ? {_fmt(low)} : 1.0",
+                      Rng(min(low, 1.0), 1.0, 0))
 
     def op_embed(self, op: dict) -> None:
         table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
@@ -380,24 +537,30 @@ class _Gen:
         rows = np.repeat(src, depth)
         t = self.table("double", "emb", table)
         self.emit_map(op, [rows], f"{t}[(int)idx_clip(floor(a[e]), {n_rows - 1}.0) * {depth} + "
-                      f"i % {depth}]")
+                      f"i % {depth}]", Rng.of_values(table))
 
     def op_dot(self, op: dict) -> None:
+        name = op["name"]
+        what = f"layer {name!r}"
         ra, rb = self.rows[op["a"]], self.rows[op["b"]]
         out = self.alloc(1)
-        acc_cv = self.types.conv(op["accum"])
-        out_cv = self.types.conv(op["type"])
+        accum = _fixed(op["accum"])
+        prod_cv, prod = self.conv(accum, _mul(self.rng(op["a"]), self.rng(op["b"])), what)
+        held = Rng.of_type(accum).union(prod)
+        acc_cv, _ = self.conv(accum, Rng(held.lo + prod.lo, held.hi + prod.hi, held.frac), what)
+        out_cv, self.range[name] = self.conv(op["type"], held, what)
         ta, tb = self.table("int32_t", "da", ra), self.table("int32_t", "db", rb)
         self.body.append(
-            f"    /* {op['name']} (dot of {len(ra)}) */\n"
+            f"    /* {name} (dot of {len(ra)}) */\n"
             f"    {{ T s[B]; T *y = A + (int64_t){int(out[0])} * B;\n"
-            f"      for (int e = 0; e < B; ++e) s[e] = {acc_cv}(A[(int64_t){ta}[0] * B + e] * "
-            f"A[(int64_t){tb}[0] * B + e]);\n"
+            f"      for (int e = 0; e < B; ++e) s[e] = "
+            f"{_ap(prod_cv, f'A[(int64_t){ta}[0] * B + e] * A[(int64_t){tb}[0] * B + e]')};\n"
             f"      for (int q = 1; q < {len(ra)}; ++q) {{ const T *x = A + (int64_t){ta}[q] * B,"
             f" *z = A + (int64_t){tb}[q] * B;\n"
-            f"          for (int e = 0; e < B; ++e) s[e] = {acc_cv}(s[e] + {acc_cv}(x[e] * z[e])); }}\n"
-            f"      for (int e = 0; e < B; ++e) y[e] = {out_cv}(s[e]); }}\n")
-        self.rows[op["name"]] = out
+            f"          for (int e = 0; e < B; ++e) s[e] = "
+            f"{_ap(acc_cv, 's[e] + ' + _ap(prod_cv, 'x[e] * z[e]'))}; }}\n"
+            f"      for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, 's[e]')}; }}\n")
+        self.rows[name] = out
 
     def op_softmax(self, op: dict) -> None:
         src = self.rows[op["src"]]
@@ -410,14 +573,16 @@ class _Gen:
         out = self.alloc(len(src))
         t_src = self.table("int32_t", "sm_in", src[pos])
         t_dst = self.table("int32_t", "sm_out", out[pos])
-        out_cv = self.types.conv(op["type"])
         name = op["name"]
+        what = f"layer {name!r}"
         head = (f"    /* {name} (softmax {op['implementation']}, {len(slices)} x {n_slice}) */\n"
                 f"    for (int s = 0; s < {len(slices)}; ++s) {{\n"
                 f"        const T *x[{n_slice}]; T *y[{n_slice}];\n"
                 f"        for (int j = 0; j < {n_slice}; ++j) {{ x[j] = A + (int64_t){t_src}"
                 f"[s * {n_slice} + j] * B; y[j] = A + (int64_t){t_dst}[s * {n_slice} + j] * B; }}\n")
         if op["implementation"] == "argmax":
+            out_cv, self.range[name] = self.conv(op["type"], Rng(0.0, 1.0, 0), what)
+            out_cv = out_cv or ""
             self.body.append(
                 head + f"        for (int e = 0; e < B; ++e) {{ int best = 0;\n"
                 f"            for (int j = 1; j < {n_slice}; ++j) if (x[j][e] > x[best][e]) best = j;\n"
@@ -426,10 +591,19 @@ class _Gen:
             self.rows[name] = out
             return
         if op["implementation"] == "legacy":
-            tcv = self.types.conv(op["table_type"])
             se, si = int(op["exp_size"]), int(op["inv_size"])
-            exp_t = self.table("double", "exp", self.arrays[op["exp_table"]])
-            inv_t = self.table("double", "inv", self.arrays[op["inv_table"]])
+            exp_v = np.asarray(self.arrays[op["exp_table"]], dtype=np.float64)
+            inv_v = np.asarray(self.arrays[op["inv_table"]], dtype=np.float64)
+            exp_t, inv_t = self.table("double", "exp", exp_v), self.table("double", "inv", inv_v)
+            x = self.rng(op["src"])
+            self.conv(None, Rng(x.lo - x.hi, x.hi - x.lo, x.frac), what)   # the differences
+            held = Rng.of_type(_fixed(op["table_type"])).union(Rng.of_values(exp_v)).union(
+                Rng(1.0, 1.0, 0))
+            tcv, _ = self.conv(op["table_type"], Rng(2 * min(held.lo, 0), 2 * max(held.hi, 0),
+                                                     held.frac), what)
+            tcv = tcv or ""
+            out_cv, self.range[name] = self.conv(op["type"], Rng.of_values(inv_v), what)
+            out_cv = out_cv or ""
             self.body.append(
                 head + f"        for (int e = 0; e < B; ++e) for (int i = 0; i < {n_slice}; ++i) {{\n"
                 f"            T acc = 0.0;\n"
@@ -440,12 +614,23 @@ class _Gen:
                 f"{si - 1}.0)]);\n        }}\n    }}\n")
             self.rows[name] = out
             return
-        key, accum = _fixed(op["key_type"]), self.types.conv(op["accum"])
+        key = _fixed(op["key_type"])
+        x = self.rng(op["src"])
+        key_cv, _ = self.conv(key, Rng(x.lo - x.hi, x.hi - x.lo, x.frac), what)
+        key_cv = key_cv or ""
+        exp_v = np.asarray(self.arrays[op["exp_table"]], dtype=np.float64)
+        inv_v = np.asarray(self.arrays[op["inv_table"]], dtype=np.float64)
+        held = Rng.of_type(_fixed(op["accum"])).union(Rng.of_values(exp_v))
+        pair = Rng(2 * min(held.lo, 0), 2 * max(held.hi, 0), held.frac)
+        accum, _ = self.conv(op["accum"], pair, what)
+        accum = accum or ""
         inv_inp_t = _fixed(op["inv_inp"])
-        inv_inp = self.types.conv(op["inv_inp"])
-        key_cv = self.types.conv(op["key_type"])
-        exp_t = self.table("double", "exp", self.arrays[op["exp_table"]])
-        inv_t = self.table("double", "inv", self.arrays[op["inv_table"]])
+        inv_inp, _ = self.conv(inv_inp_t, pair, what)
+        inv_inp = inv_inp or ""
+        out_cv, self.range[name] = self.conv(op["type"], _mul(Rng.of_values(exp_v),
+                                                             Rng.of_values(inv_v)), what)
+        out_cv = out_cv or ""
+        exp_t, inv_t = self.table("double", "exp", exp_v), self.table("double", "inv", inv_v)
 
         def top_bits(value: str, t: FixedType, bits: int) -> str:
             fp = t.frac - (t.width - bits)
@@ -507,7 +692,7 @@ class _Gen:
                  "static inline T top_bits(T m, T n, T inv) "
                  "{ m = floor(m); return m - n * floor(m * inv); }\n"]
         # input conversion (from the caller's float64 values), as FixedType.round_float
-        conv_in = [_input_conversion(j, t, len(rows), self.types.conv(t))
+        conv_in = [_input_conversion(j, t, len(rows), self.types.conv(t, None, '', full=True)[0])
                    for j, (t, rows) in enumerate(zip(in_types, in_rows, strict=True))]
         parts += self.types.code
         parts += self.data
@@ -589,9 +774,6 @@ class CompiledModel:
         from triginfer.emulation import engine
         from triginfer.hls_export.rtl import build_program
 
-        if not emulator.float_mode:
-            raise NoCForm("values beyond float64's exact range (the emulator holds this spec in "
-                          "int64)")
         started = time.perf_counter()
         try:
             program, arrays = build_program(spec, emulator, table_bits=table_bits, engine=True)

@@ -175,6 +175,14 @@ class _Builder:
         self.ops: list[dict] = []
         self.arrays: dict[str, np.ndarray] = {}
 
+    def real(self, mantissas, lsb: float, what: str) -> np.ndarray:
+        """Mantissas times their LSB as float64 reals, refused where float64 would round them
+        (the engine's arithmetic is exact only on exact constants)."""
+        m = np.asarray(mantissas)
+        if m.size and np.abs(m).max() >= 2.0 ** 53:
+            raise UnsupportedModelError(f"{what}: constants of more than 53 bits")
+        return m.astype(np.float64) * lsb
+
     def _t(self, t: FixedType, layer: str) -> dict[str, Any]:
         return _type(t, layer, check=not self.engine)
 
@@ -228,7 +236,7 @@ class _Builder:
         m = np.repeat(values[:, None], self.size(src), axis=1).reshape(len(values), *shape)
         out = self.emu.run_layer(layer.name, [m]).reshape(len(values), -1)   # (values, outputs)
         result = self.held(layer.name)
-        real = out.T.astype(np.float64) * result.lsb                            # (outputs, values)
+        real = self.real(out.T, result.lsb, f"layer {layer.name!r} table")     # (outputs, values)
         uniq, table_id = np.unique(real, axis=0, return_inverse=True)
         return {"op": "table", "name": layer.name, "src": src,
                 "in_pos": self.array(f"{layer.name}/in_pos", in_pos.astype(np.int64)),
@@ -372,8 +380,8 @@ class _Builder:
             n_in = int(np.prod(src.output_shape))
             idx = np.arange(1, n_in + 1, dtype=np.int64).reshape(1, *src.output_shape)
             patches = np.asarray(kind.patches(layer, idx)).reshape(-1, plan["w"].shape[0]) - 1
-            w = plan["w"].astype(np.float64) * plan["w_type"].lsb
-            b = plan["b"].astype(np.float64) * plan["accum"].lsb
+            w = self.real(plan["w"], plan["w_type"].lsb, f"layer {name!r} weights")
+            b = self.real(plan["b"], plan["accum"].lsb, f"layer {name!r} biases")
             return {"op": "linear", "name": name, "src": src.name,
                     "index": self.array(f"{name}/index", patches),
                     "weight": self.array(f"{name}/weight", w),
@@ -391,8 +399,8 @@ class _Builder:
             t_in = self.held(layer.inputs[0])
             if t_in.width <= self.table_bits:   # a table is exact and cheap for narrow inputs
                 return self.table(layer, np.arange(self.size(name)))
-            scale = plan["scale"].astype(np.float64) * 2.0 ** -plan["sf"]
-            bias = plan["bias"].astype(np.float64) * 2.0 ** -plan["bf"]
+            scale = self.real(plan["scale"], 2.0 ** -plan["sf"], f"layer {name!r} scales")
+            bias = self.real(plan["bias"], 2.0 ** -plan["bf"], f"layer {name!r} shifts")
             return {"op": "affine", "name": name, "src": layer.inputs[0],
                     "scale": self.array(f"{name}/scale", scale),
                     "bias": self.array(f"{name}/bias", bias)}

@@ -1,8 +1,8 @@
 """The generated C engine (``emulation/compiled.py``) equals the numpy reference emulator bit
 for bit: every rounding and overflow mode (inputs and layers), the mixed graph of the RTL
 tests (dense with per-product rounding, conv, pooling, merges, batch norm, tables), wide
-elementwise kinds (hls4ml's table index, elu), and it falls back to numpy with a reason
-where it has no exact form. The zoo tests compare it with hls4ml's C simulation."""
+elementwise kinds (hls4ml's table index, elu), wide declared types whose values stay
+narrow, and it falls back to numpy with a reason where float64 would not be exact. The zoo tests compare it with hls4ml's C simulation."""
 
 from __future__ import annotations
 
@@ -88,22 +88,39 @@ def test_wide_elementwise_kinds():
     _compare(_elu(16), _events((4,), 20_000, 2.0 ** -12, 5))
 
 
-def test_int64_path_falls_back_to_numpy_with_a_reason():
+def _wide_dense(weight: int) -> FirmwareSpec:
     layers = [SpecLayer("x", "input", (4,), (4,), {"result": "fixed<30,10>"}),
               SpecLayer("d", "dense", (4,), (2,), {"weight": "fixed<30,2>", "bias": "fixed<8,2>",
                                                     "accum": "fixed<60,14>",
                                                     "result": "fixed<60,14>"},
                         {"n_in": 4, "n_out": 2},
-                        {"weight": np.full((4, 2), 2**27 - 1), "bias": np.ones(2, np.int64)},
-                        inputs=["x"])]
-    spec = FirmwareSpec("wide", layers)
+                        {"weight": np.full((4, 2), weight), "bias": np.ones(2, np.int64)},
+                        inputs=["x"]),
+              SpecLayer("r", "relu", (2,), (2,), {"result": "ufixed<12,6,RND,SAT>"},
+                        inputs=["d"])]
+    return FirmwareSpec("wide", layers, outputs=["d", "r"])
+
+
+@needs_cc
+def test_wide_declared_types_with_narrow_values_use_the_engine():
+    """60-bit types the emulator holds in int64: the values that occur (30-bit inputs times
+    small weights) stay exact in float64, and the overflow step is left out."""
+    spec = _wide_dense(3)
+    assert not Emulator(spec).float_mode
+    _compare(spec, _events((4,), 20_000, 2.0 ** -20, 6))
+
+
+def test_int64_path_falls_back_to_numpy_with_a_reason():
+    spec = _wide_dense(2**27 - 1)       # 57-bit products: beyond float64
     emu = Emulator(spec, engine_min_events=0)
     assert not emu.float_mode
     x = np.random.default_rng(0).normal(0, 100, (500, 4))
-    np.testing.assert_array_equal(emu.predict_mantissa(x),
-                                  Emulator(spec, compiled=False).predict_mantissa(x))
+    for got, want in zip(emu.predict_mantissa(x), Emulator(spec, compiled=False)
+                         .predict_mantissa(x), strict=True):
+        np.testing.assert_array_equal(got, want)
     assert emu.generated_engine() is None
-    assert "int64" in emu.engine_reason
+    assert "layer 'd': sums of up to 2**58 LSBs, beyond float64's exact range" in \
+        emu.engine_reason
 
 
 def test_small_calls_and_switches_keep_numpy(monkeypatch):
