@@ -226,6 +226,11 @@ class _Graph:
         self.inits: list = []
         self.count = 0
         self.float_dtype = float_dtype
+        #: constant values by name, and the interval of values a tensor is known to lie in
+        #: (from the input's range through the graph): an overflow step is left out where
+        #: the interval proves it cannot act, as the compiled engine does
+        self.values: dict[str, np.ndarray] = {}
+        self.ranges: dict[str, tuple[float, float]] = {}
 
     @property
     def onnx_float(self) -> int:
@@ -248,6 +253,9 @@ class _Graph:
         else:
             arr = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.astype(self.float_dtype)
         self.inits.append(numpy_helper.from_array(arr, name))
+        self.values[name] = arr
+        if arr.size and arr.dtype.kind == "f":
+            self.ranges[name] = (float(arr.min()), float(arr.max()))
         return name
 
     def op(self, op_type: str, inputs: list[str], hint: str | None = None, **attrs) -> str:
@@ -255,7 +263,14 @@ class _Graph:
 
         out = self.name(hint or op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        known = _range_of(op_type, inputs, self.ranges, self.values)
+        if known is not None and all(np.isfinite(known)):
+            self.ranges[out] = known
         return out
+
+    def known(self, name: str, lo: float, hi: float) -> None:
+        """Declare that tensor ``name`` lies in ``[lo, hi]``."""
+        self.ranges[name] = (float(lo), float(hi))
 
     # --- fixed-point steps on mantissa tensors -----------------------------------------------
     def scale(self, x: str, bits: int) -> str:
@@ -284,9 +299,13 @@ class _Graph:
         return self.op("Where", [nonneg, up, down])  # RND_INF
 
     def overflow(self, m: str, ftype: FixedType) -> str:
-        """Apply the type's overflow mode to rounded mantissas."""
+        """Apply the type's overflow mode to rounded mantissas (nothing where their known
+        interval lies inside the type's range)."""
         lo, hi = float(ftype.min_mantissa), float(ftype.max_mantissa)
         mode = ftype.overflow
+        low = -hi if mode == "SAT_SYM" and ftype.signed and ftype.width > 1 else lo
+        if m in self.ranges and self.ranges[m][0] >= low and self.ranges[m][1] <= hi:
+            return m
         if mode == "SAT":
             return self.op("Clip", [m, self.const(lo), self.const(hi)])
         if mode == "SAT_SYM":
@@ -308,6 +327,46 @@ class _Graph:
         if shift > 0:
             v = self.round(v, ftype)
         return self.overflow(v, ftype)
+
+
+def _range_of(op_type: str, inputs: list[str], ranges: dict, values: dict
+              ) -> tuple[float, float] | None:
+    """The interval of an op's output from its inputs' intervals (None: not known)."""
+    if not inputs or inputs[0] not in ranges:
+        return None
+    lo, hi = ranges[inputs[0]]
+    if op_type in ("Reshape", "Cast", "Identity", "Transpose", "Flatten", "Squeeze",
+                   "Unsqueeze", "Slice", "Gather", "Expand", "Tile"):
+        return lo, hi
+    if op_type in ("Floor", "Ceil", "Round"):
+        return float(np.floor(lo)), float(np.ceil(hi))
+    if op_type == "Relu":
+        return max(lo, 0.0), max(hi, 0.0)
+    if op_type == "Concat":
+        if not all(i in ranges for i in inputs):
+            return None
+        return min(ranges[i][0] for i in inputs), max(ranges[i][1] for i in inputs)
+    if op_type == "Clip" and len(inputs) == 3 and all(i in ranges for i in inputs[1:]):
+        return max(lo, ranges[inputs[1]][0]), min(hi, ranges[inputs[2]][1])
+    if len(inputs) != 2 or inputs[1] not in ranges:
+        return None
+    lo2, hi2 = ranges[inputs[1]]
+    if op_type == "Add":
+        return lo + lo2, hi + hi2
+    if op_type == "Sub":
+        return lo - hi2, hi - lo2
+    if op_type == "Mul":
+        ends = [lo * lo2, lo * hi2, hi * lo2, hi * hi2]
+        return min(ends), max(ends)
+    if op_type == "Max":
+        return max(lo, lo2), max(hi, hi2)
+    if op_type == "Min":
+        return min(lo, lo2), min(hi, hi2)
+    if op_type == "MatMul" and inputs[1] in values and values[inputs[1]].ndim == 2:
+        w = values[inputs[1]].astype(np.float64)
+        pos, neg = np.clip(w, 0, None).sum(0), np.clip(w, None, 0).sum(0)
+        return float(np.min(pos * lo + neg * hi)), float(np.max(pos * hi + neg * lo))
+    return None
 
 
 def onnx_io_names(spec: FirmwareSpec) -> tuple[list[str], list[str]]:
@@ -358,6 +417,7 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
             g.float_dtype = np.float64
             v = g.scale(x, result.frac)
             m = g.overflow(g.round(v, result), result)
+            g.known(m, result.min_mantissa, result.max_mantissa)
             g.float_dtype = np.float32 if use32 else np.float64
             if use32:
                 m = g.op("Cast", [m], to=TensorProto.FLOAT)
