@@ -30,9 +30,11 @@ path, or there is no compiler.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -214,6 +216,8 @@ class _Gen:
         self.emu = emulator
         self.types = _Types()
         self.data: list[str] = []
+        self.external: list[np.ndarray] = []
+        self.set_data: list[str] = []
         self.body: list[str] = []
         self.rows: dict[str, np.ndarray] = {}     # tensor -> row of each element in the arena
         self.held: dict[str, FixedType] = {}
@@ -241,7 +245,14 @@ class _Gen:
 
     def table(self, ctype: str, stem: str, values) -> str:
         name = self.uid(stem)
-        self.data.append(_c_array(ctype, name, values))
+        values = np.asarray(values)
+        if values.size > EXTERNAL_MIN:   # big tables: passed at load time, not compiled in
+            dtype = np.float64 if ctype == "double" else np.int32
+            self.external.append(np.ascontiguousarray(values.reshape(-1), dtype=dtype))
+            self.data.append(f"static const {ctype} *{name};   /* {values.size} values */\n")
+            self.set_data.append(f"    {name} = (const {ctype} *)p[{len(self.external) - 1}];\n")
+        else:
+            self.data.append(_c_array(ctype, name, values))
         return name
 
     def src_rows(self, names: list[str], index: np.ndarray) -> np.ndarray:
@@ -695,7 +706,11 @@ class _Gen:
         conv_in = [_input_conversion(j, t, len(rows), self.types.conv(t, None, '', full=True)[0])
                    for j, (t, rows) in enumerate(zip(in_types, in_rows, strict=True))]
         parts += self.types.code
+        if self.external:   # the data's hash names the library: one library, one data set
+            digest = hashlib.sha256(b"".join(a.tobytes() for a in self.external)).hexdigest()
+            parts.append(f"/* external data {digest} */\n")
         parts += self.data
+        parts.append("void set_data(const void *const *p) {\n" + "".join(self.set_data) + "}\n")
         for j, rows in enumerate(in_rows):
             parts.append(_c_array("int32_t", f"in_rows{j}", rows))
         conv_out = []
@@ -767,6 +782,13 @@ def _input_conversion(j: int, t: FixedType, size: int, cv: str) -> str:
             f"        }} else {{ for (int e = 0; e < B; ++e) y[e] = {cv}(y[e]); }}\n    }}\n")
 
 
+#: tables bigger than this are handed to the library at load time (compiling megabytes of
+#: initialisers takes seconds)
+EXTERNAL_MIN = 4096
+_EXTERNAL: dict[str, list[np.ndarray]] = {}
+_LOAD_LOCK = threading.Lock()
+
+
 class CompiledModel:
     """A spec's generated engine, compiled and loaded (see the module docstring)."""
 
@@ -782,7 +804,13 @@ class CompiledModel:
         gen = _Gen(program, arrays, emulator)
         source, self.block, self.in_sizes, self.out_sizes = gen.source()
         path = engine._compile("spec", source, flags=FLAGS, timeout=600)
-        self.lib = ctypes.CDLL(str(path))
+        with _LOAD_LOCK:
+            self.lib = ctypes.CDLL(str(path))
+            if str(path) not in _EXTERNAL:   # the library's tables point into these for good
+                _EXTERNAL[str(path)] = gen.external
+                ptrs = (ctypes.c_void_p * max(1, len(gen.external)))(
+                    *[a.ctypes.data for a in gen.external])
+                self.lib.set_data(ptrs)
         self.lib.run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
         self.lib.run.restype = ctypes.c_int
         self.source_bytes = len(source)

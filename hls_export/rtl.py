@@ -397,7 +397,7 @@ class _Builder:
             return {"op": "relu", "name": name, "src": layer.inputs[0]}
         if isinstance(kind, BatchNorm):
             t_in = self.held(layer.inputs[0])
-            if t_in.width <= self.table_bits:   # a table is exact and cheap for narrow inputs
+            if t_in.width <= self.table_bits and not self.engine:   # exact, cheap in RTL
                 return self.table(layer, np.arange(self.size(name)))
             scale = self.real(plan["scale"], 2.0 ** -plan["sf"], f"layer {name!r} scales")
             bias = self.real(plan["bias"], 2.0 ** -plan["bf"], f"layer {name!r} shifts")
@@ -431,7 +431,7 @@ class _Builder:
                     "accum": self._t(layer.fixed("accum"), name)}
         if isinstance(kind, Embedding):
             depth = layer.output_shape[-1]
-            if self.held(layer.inputs[0]).width <= self.table_bits:
+            if self.held(layer.inputs[0]).width <= self.table_bits and not self.engine:
                 return self.table(layer, np.repeat(np.arange(self.size(layer.inputs[0])),
                                                    depth))
             et = layer.fixed("embeddings")
@@ -444,6 +444,11 @@ class _Builder:
             return {"op": "dot", "name": name, "a": layer.inputs[0], "b": layer.inputs[1],
                     "accum": self._t(layer.fixed("accum"), name)}
         if isinstance(kind, ElementwiseKind | TernaryTanh):
+            if self.engine:      # the direct forms are cheap in C; a table where there is none
+                try:
+                    return self.wide_elementwise(layer, kind)
+                except UnsupportedModelError:
+                    pass
             if self.held(layer.inputs[0]).width <= self.table_bits:
                 return self.table(layer, np.arange(self.size(name)))
             return self.wide_elementwise(layer, kind)

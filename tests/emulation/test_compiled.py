@@ -11,7 +11,9 @@ import pytest
 
 from tests.hls_export.test_rtl import _elu, _mixed_spec
 from triginfer.emulation import Emulator, engine
+from triginfer.emulation.layers.tables import activation_table
 from triginfer.hls_export import FirmwareSpec, SpecLayer
+from triginfer.quantization.fixed import FixedType
 
 ROUNDINGS = ["TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV"]
 OVERFLOWS = ["WRAP", "SAT", "SAT_ZERO", "SAT_SYM"]
@@ -84,8 +86,17 @@ def test_mixed_graph_and_odd_event_counts():
 
 @needs_cc
 def test_wide_elementwise_kinds():
-    """elu on a 16-bit input: hls4ml's float index into its table (no RTL form)."""
+    """elu on a 16-bit input: hls4ml's float index into its table (no RTL form); a sigmoid
+    table of 16384 entries (handed to the library at load time, not compiled in)."""
     _compare(_elu(16), _events((4,), 20_000, 2.0 ** -12, 5))
+    table_t = FixedType.parse("ufixed<12,0>")
+    layers = [SpecLayer("x", "input", (5,), (5,), {"result": "fixed<16,5,RND,SAT>"}),
+              SpecLayer("s", "sigmoid", (5,), (5,), {"table": str(table_t),
+                                                     "result": "ufixed<10,0,RND,SAT>"},
+                        {"table_size": 16384, "table_range": 16},
+                        {"table": activation_table("sigmoid", 16384, table_t)})]
+    emu = _compare(FirmwareSpec("sig", layers), _events((5,), 20_000, 2.0 ** -11, 6))
+    assert emu.generated_engine().source_bytes < 100_000
 
 
 def _wide_dense(weight: int) -> FirmwareSpec:
