@@ -1,60 +1,92 @@
-"""Device run: the generated engine (threads 1..N) vs float and bit-exact ONNX Runtime (CPU)."""
-import ctypes, json, os, platform, subprocess, sys, time
+"""On another machine: the generated engine (1..16 threads) vs the float and bit-exact ONNX
+graphs in ONNX Runtime (CPU, batch 16384), from a directory written by device_prepare.py.
+Needs only gcc, numpy and onnxruntime::
+
+    python3 device_engine_vs_ort.py .devwork        # results in $OUT/device.json
+
+The engine's first 100,000 events and the bit-exact graph's are checked against the
+reference emulator's answers computed on the preparing machine.
+"""
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 
-here = os.path.dirname(os.path.abspath(__file__))
-out_dir = os.environ.get("OUT", "/tmp")
-flags = open(os.path.join(here, "flags.txt")).read().split()
-res = {"cpu": subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
-                             text=True).stdout.strip(), "cores": os.cpu_count(),
-       "onnxruntime": ort.__version__, "providers": ort.get_available_providers(),
-       "numpy": np.__version__, "gcc": subprocess.run(["gcc", "--version"], capture_output=True,
-                                                       text=True).stdout.splitlines()[0]}
-N = int(os.environ.get("DEV_EVENTS", 4_000_000))
+BATCH = 16384
 
 
-def best(fn, reps=3):
-    b = 1e9
+def best(fn, reps: int = 3) -> float:
+    """The shortest of ``reps`` timed calls, in seconds."""
+    times = []
     for _ in range(reps):
-        t = time.perf_counter(); fn(); b = min(b, time.perf_counter() - t)
-    return b
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
-for name in ("dnn", "cnn"):
-    so = f"/tmp/{name}.so"
-    subprocess.run(["gcc", *flags, os.path.join(here, f"{name}.c"), "-o", so, "-lm"], check=True)
-    lib = ctypes.CDLL(so)
-    lib.run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
-    x = np.load(os.path.join(here, f"{name}_x.npy"))
-    want = np.load(os.path.join(here, f"{name}_want.npy"))
+def engine_runner(lib, width: int):
+    def run(x: np.ndarray, threads: int) -> np.ndarray:
+        n = len(x)
+        x = np.ascontiguousarray(x.reshape(n, -1))
+        out = np.empty((n, width), np.int64)
+        lib.run((ctypes.c_void_p * 1)(x.ctypes.data), (ctypes.c_void_p * 1)(out.ctypes.data),
+                n, threads)
+        return out
+    return run
 
-    def engine(xx, threads):
-        n = len(xx)
-        xx = np.ascontiguousarray(xx.reshape(n, -1))
-        o = np.empty((n, want.shape[1]), np.int64)
-        lib.run((ctypes.c_void_p * 1)(xx.ctypes.data), (ctypes.c_void_p * 1)(o.ctypes.data), n,
-                threads)
-        return o
-    r = {"exact_100k": int(np.all(engine(x, 4) == want, axis=1).sum())}
-    big = np.concatenate([x] * (N // len(x)))
-    for th in (1, 2, 4, 8, 16):
-        if th <= os.cpu_count():
-            r[f"engine_{th}_threads"] = N / best(lambda: engine(big, th))
-    opts = ort.SessionOptions()
-    for kind, xin in (("float", big.astype(np.float32)), ("bitexact", big)):
-        s = ort.InferenceSession(os.path.join(here, f"{name}_{'bx' if kind == 'bitexact' else 'float'}.onnx"),
-                                 opts, providers=["CPUExecutionProvider"])
-        iname = s.get_inputs()[0].name
 
-        def run(xin=xin, s=s, iname=iname):
-            return [s.run(None, {iname: xin[i:i + 16384]})[0] for i in range(0, len(xin), 16384)]
-        run()
-        r[f"ort_{kind}_cpu"] = N / best(run)
-        if kind == "bitexact":
-            got = np.concatenate(run()[: -(-100_000 // 16384)])[:100_000].reshape(100_000, -1)
-            r["bitexact_exact_100k"] = int(np.all(got == np.load(os.path.join(here, f"{name}_bx_want.npy")), axis=1).sum())
-    res[name] = r
-    print(name, json.dumps(r), flush=True)
-json.dump(res, open(os.path.join(out_dir, "device.json"), "w"), indent=1)
-print(json.dumps({k: v for k, v in res.items() if k not in ("dnn", "cnn")}))
+def main() -> None:
+    here = Path(sys.argv[1] if len(sys.argv) > 1 else ".devwork")
+    n_events = int(os.environ.get("DEV_EVENTS", 4_000_000))
+    flags = (here / "flags.txt").read_text().split()
+    lscpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
+                           text=True).stdout.strip()
+    res = {"cpu": lscpu, "cores": os.cpu_count(), "onnxruntime": ort.__version__,
+           "providers": ort.get_available_providers(), "numpy": np.__version__,
+           "gcc": subprocess.run(["gcc", "--version"], capture_output=True,
+                                 text=True).stdout.splitlines()[0], "events": n_events}
+    names = sorted(p.stem for p in here.glob("*.c"))
+    for name in names:
+        so = f"/tmp/{name}.so"
+        subprocess.run(["gcc", *flags, str(here / f"{name}.c"), "-o", so, "-lm"], check=True)
+        lib = ctypes.CDLL(so)
+        lib.run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
+        x = np.load(here / f"{name}_x.npy")
+        want = np.load(here / f"{name}_want.npy")
+        engine = engine_runner(lib, want.shape[1])
+        r = {"exact_100k": int(np.all(engine(x, 4) == want, axis=1).sum())}
+        big = np.concatenate([x] * (n_events // len(x)))
+        for threads in (1, 2, 4, 8, 16):
+            if threads <= (os.cpu_count() or 1):
+                r[f"engine_{threads}_threads"] = len(big) / best(
+                    lambda threads=threads, engine=engine, big=big: engine(big, threads))
+        for kind, xin in (("float", big.astype(np.float32)), ("bitexact", big)):
+            path = here / f"{name}_{'bx' if kind == 'bitexact' else 'float'}.onnx"
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            iname = session.get_inputs()[0].name
+
+            def run(xin=xin, session=session, iname=iname):
+                return [session.run(None, {iname: xin[i:i + BATCH]})[0]
+                        for i in range(0, len(xin), BATCH)]
+            got = run()
+            r[f"ort_{kind}_cpu"] = len(big) / best(run)
+            if kind == "bitexact":
+                got = np.concatenate(got)[:len(x)].reshape(len(x), -1)
+                want_bx = np.load(here / f"{name}_bx_want.npy")
+                r["bitexact_exact_100k"] = int(np.all(got == want_bx, axis=1).sum())
+        res[name] = r
+        print(name, json.dumps(r), flush=True)
+    Path(os.environ.get("OUT", "/tmp"), "device.json").write_text(json.dumps(res, indent=1))
+    print(json.dumps({k: v for k, v in res.items() if k not in names}))
+
+
+if __name__ == "__main__":
+    main()

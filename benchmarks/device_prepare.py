@@ -1,27 +1,64 @@
-import os, sys, warnings, numpy as np
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"; warnings.filterwarnings("ignore")
+"""Prepare a standalone engine-vs-ONNX-Runtime run for another machine (the `device` GPU
+machine of this workplace: 16 cores, a different numpy, no TensorFlow).
+
+Writes, for each ``NAME=FIRMWARE_DIR:FLOAT_H5``: the generated engine's C source, 100,000
+events and the reference emulator's answers, the float model's ONNX and the bit-exact ONNX
+graph, plus the compiler flags. ``device_engine_vs_ort.py DIR`` then compiles and times it
+there with nothing but gcc, numpy and onnxruntime::
+
+    .venv/bin/python benchmarks/device_prepare.py --out .devwork \\
+        dnn=runs/default/firmware/dnn:runs/default/train/dnn_float.h5 \\
+        cnn=/tmp/cnn_fw:runs/cnn/train/cnn_float.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
 from pathlib import Path
-from triginfer.hls_export.spec import FirmwareSpec
-from triginfer.emulation import Emulator
-from triginfer.emulation.compiled import _Gen, FLAGS
-from triginfer.hls_export.rtl import build_program
-from triginfer.gpu_runtime import export_bitexact_onnx, export_onnx
-from triginfer.trigger_models.training import load_model
-out = Path(".devwork")
-for name, fw, float_h5 in [("dnn", "runs/default/firmware/dnn", "runs/default/train/dnn_float.h5"),
-                           ("cnn", "/tmp/cnn_fw", "runs/cnn/train/cnn_float.h5")]:
-    spec = FirmwareSpec.load(fw)
-    emu = Emulator(spec, compiled=False)
-    p, a = build_program(spec, emu, engine=True)
-    gen = _Gen(p, a, emu)
-    src, block, ins, outs = gen.source()
-    (out / f"{name}.c").write_text(src)
-    rng = np.random.default_rng(7)
-    x = rng.normal(0, 2, (100_000, *spec.input_shapes[0]))
-    x[:10000] *= 5
-    np.save(out / f"{name}_x.npy", x)
-    np.save(out / f"{name}_want.npy", emu.predict_mantissa(x))
-    export_bitexact_onnx(spec, out / f"{name}_bx.onnx")
-    export_onnx(load_model(float_h5), out / f"{name}_float.onnx")
-    np.save(out / f"{name}_bx_want.npy", emu.predict(x))
-(out / "flags.txt").write_text(" ".join(FLAGS))
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=".devwork")
+    ap.add_argument("models", nargs="+", metavar="NAME=FIRMWARE:FLOAT_H5")
+    args = ap.parse_args()
+
+    from triginfer.emulation import Emulator
+    from triginfer.emulation.compiled import FLAGS, _Gen
+    from triginfer.gpu_runtime import export_bitexact_onnx, export_onnx
+    from triginfer.hls_export.rtl import build_program
+    from triginfer.hls_export.spec import FirmwareSpec
+    from triginfer.trigger_models.training import load_model
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in args.models:
+        name, rest = item.split("=", 1)
+        firmware, float_h5 = rest.split(":", 1)
+        spec = FirmwareSpec.load(firmware)
+        emu = Emulator(spec, compiled=False)
+        program, arrays = build_program(spec, emu, engine=True)
+        gen = _Gen(program, arrays, emu)
+        (out / f"{name}.c").write_text(gen.source()[0])
+        if gen.external:
+            raise SystemExit(f"{name}: tables handed over at load time; not supported here")
+        x = np.random.default_rng(7).normal(0, 2, (100_000, *spec.input_shapes[0]))
+        x[:10_000] *= 5
+        np.save(out / f"{name}_x.npy", x)
+        np.save(out / f"{name}_want.npy", emu.predict_mantissa(x))
+        np.save(out / f"{name}_bx_want.npy", emu.predict(x))
+        export_bitexact_onnx(spec, out / f"{name}_bx.onnx")
+        export_onnx(load_model(float_h5), out / f"{name}_float.onnx")
+    (out / "flags.txt").write_text(" ".join(FLAGS))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

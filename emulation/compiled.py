@@ -281,7 +281,7 @@ class _Gen:
             f"    /* {op['name']} ({op['op']}) */\n"
             f"    for (int i = 0; i < {size}; ++i) {{{ptrs}\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B; {pre}\n"
-            f"        for (int e = 0; e < B; ++e) y[e] = {_ap(cv, expr)};\n    }}\n")
+            f"        SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(cv, expr)};\n    }}\n")
         self.rows[op["name"]] = out
 
     def rng(self, name: str) -> Rng:
@@ -339,7 +339,7 @@ class _Gen:
             n_terms = int(np.max((w != 0).sum(0))) if w.size else 0
             acc_in = Rng(n_terms * term.lo + min(br.lo, 0), n_terms * term.hi + max(br.hi, 0),
                          max(term.frac, br.frac))
-            inner = (f"                for (int e = 0; e < B; ++e) acc[e] += "
+            inner = (f"                SIMD for (int e = 0; e < B; ++e) acc[e] += "
                      f"{_ap(term_cv, 'w * x[e]')};\n")
         else:                             # explicit vectors: the compiler vectorises events
             acc_in = Rng(lo, hi, frac)
@@ -361,7 +361,7 @@ class _Gen:
             + inner +
             f"            }}\n"
             f"            T *y = A + (int64_t)({int(out[0])} + p * {n_out} + j) * B;\n"
-            f"            for (int e = 0; e < B; ++e) y[e] = {final};\n"
+            f"            SIMD for (int e = 0; e < B; ++e) y[e] = {final};\n"
             f"        }}\n    }}\n")
         self.rows[name] = out
 
@@ -421,11 +421,11 @@ class _Gen:
             f"    /* {name} (max over {window}) */\n"
             f"    for (int i = 0; i < {n_out}; ++i) {{\n"
             f"        T m[B]; const int32_t *w = {t} + (int64_t)i * {window};\n"
-            f"        for (int e = 0; e < B; ++e) m[e] = A[(int64_t)w[0] * B + e];\n"
+            f"        SIMD for (int e = 0; e < B; ++e) m[e] = A[(int64_t)w[0] * B + e];\n"
             f"        for (int q = 1; q < {window}; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
-            f"            for (int e = 0; e < B; ++e) m[e] = x[e] > m[e] ? x[e] : m[e]; }}\n"
+            f"            SIMD for (int e = 0; e < B; ++e) m[e] = x[e] > m[e] ? x[e] : m[e]; }}\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
-            f"        for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, _ap(acc_cv, 'm[e]'))};\n"
+            f"        SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, _ap(acc_cv, 'm[e]'))};\n"
             f"    }}\n")
         self.rows[name] = out
 
@@ -460,13 +460,13 @@ class _Gen:
             f"        T s[B]; const int32_t *w = {t_rows} + (int64_t)i * {window};\n"
             f"        const int c = {t_cnt}[i]; const double len = {t_len}[i];\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
-            f"        if (c == 0) {{ for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, '0.0')}; "
+            f"        if (c == 0) {{ SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, '0.0')}; "
             f"continue; }}\n"
             f"        {{ const T *x = A + (int64_t)w[0] * B;\n"
-            f"          for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, term_e)}; }}\n"
+            f"          SIMD for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, term_e)}; }}\n"
             f"        for (int q = 1; q < c; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
-            f"            for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, 's[e] + ' + term_e)}; }}\n"
-            f"        for (int e = 0; e < B; ++e) y[e] = "
+            f"            SIMD for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, 's[e] + ' + term_e)}; }}\n"
+            f"        SIMD for (int e = 0; e < B; ++e) y[e] = "
             f"{_ap(out_cv, f'trunc(s[e] * {_fmt(2.0 ** acc_f)} / len) * {_fmt(2.0 ** -acc_f)}')};\n"
             f"    }}\n")
         self.rows[name] = out
@@ -564,13 +564,13 @@ class _Gen:
         self.body.append(
             f"    /* {name} (dot of {len(ra)}) */\n"
             f"    {{ T s[B]; T *y = A + (int64_t){int(out[0])} * B;\n"
-            f"      for (int e = 0; e < B; ++e) s[e] = "
+            f"      SIMD for (int e = 0; e < B; ++e) s[e] = "
             f"{_ap(prod_cv, f'A[(int64_t){ta}[0] * B + e] * A[(int64_t){tb}[0] * B + e]')};\n"
             f"      for (int q = 1; q < {len(ra)}; ++q) {{ const T *x = A + (int64_t){ta}[q] * B,"
             f" *z = A + (int64_t){tb}[q] * B;\n"
-            f"          for (int e = 0; e < B; ++e) s[e] = "
+            f"          SIMD for (int e = 0; e < B; ++e) s[e] = "
             f"{_ap(acc_cv, 's[e] + ' + _ap(prod_cv, 'x[e] * z[e]'))}; }}\n"
-            f"      for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, 's[e]')}; }}\n")
+            f"      SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, 's[e]')}; }}\n")
         self.rows[name] = out
 
     def op_softmax(self, op: dict) -> None:
@@ -595,7 +595,7 @@ class _Gen:
             out_cv, self.range[name] = self.conv(op["type"], Rng(0.0, 1.0, 0), what)
             out_cv = out_cv or ""
             self.body.append(
-                head + f"        for (int e = 0; e < B; ++e) {{ int best = 0;\n"
+                head + f"        SIMD for (int e = 0; e < B; ++e) {{ int best = 0;\n"
                 f"            for (int j = 1; j < {n_slice}; ++j) if (x[j][e] > x[best][e]) best = j;\n"
                 f"            for (int j = 0; j < {n_slice}; ++j) y[j][e] = {out_cv}(j == best ? 1.0 : 0.0); }}\n"
                 f"    }}\n")
@@ -616,7 +616,7 @@ class _Gen:
             out_cv, self.range[name] = self.conv(op["type"], Rng.of_values(inv_v), what)
             out_cv = out_cv or ""
             self.body.append(
-                head + f"        for (int e = 0; e < B; ++e) for (int i = 0; i < {n_slice}; ++i) {{\n"
+                head + f"        SIMD for (int e = 0; e < B; ++e) for (int i = 0; i < {n_slice}; ++i) {{\n"
                 f"            T acc = 0.0;\n"
                 f"            for (int j = 0; j < {n_slice}; ++j) acc = {tcv}(acc + (i == j ? 1.0 : "
                 f"{exp_t}[(int)idx_clip(trunc((x[j][e] - x[i][e]) * {_fmt(se)} / 16.0) + "
@@ -654,7 +654,7 @@ class _Gen:
             left = 1 << ((len(items) - 1).bit_length() - 1)
             return f"{accum}({tree(items[:left])} + {tree(items[left:])})"
 
-        lines = [head, "        for (int e = 0; e < B; ++e) {\n"]
+        lines = [head, "        SIMD for (int e = 0; e < B; ++e) {\n"]
         lines.append(f"            T k[{n_slice}], ex[{n_slice}];\n")
         if op["implementation"] == "stable":
             lines.append("            T mx = x[0][e];\n"
@@ -696,6 +696,7 @@ class _Gen:
                  "typedef double T;   /* every value exact: the emulator's float path */\n",
                  f"#define B {block}\n#define NV (B / 8)\n",
                  "typedef double V __attribute__((vector_size(64)));\n",
+                 "#define SIMD _Pragma(\"omp simd\")   /* events are independent */\n",
                  "static inline T idx_clip(T v, T hi) "
                  "{ return v < 0.0 ? 0.0 : (v > hi ? hi : v); }\n",
                  "static inline T clamp01(T v) "
@@ -722,7 +723,7 @@ class _Gen:
                 f"        for (int e = 0; e < ne; ++e) out[{j}][(start + e) * {len(rows)} + i] = "
                 f"(int64_t)(y[e] * {_fmt(2.0 ** t.frac)}); }}\n")
         consts = "".join(
-            f"    for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
+            f"    SIMD for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
             for v, row in self.consts.items())
         parts.append(
             "static void block(T *A, const double *const *in, int64_t *const *out, "
@@ -779,7 +780,7 @@ def _input_conversion(j: int, t: FixedType, size: int, cv: str) -> str:
             f"            int64_t m = (int64_t)v; {ovf}\n"
             f"            y[e] = (T)m * {_fmt(2.0 ** -t.frac)}; }}\n"
             f"            for (int e = ne; e < B; ++e) y[e] = {cv}(y[e]);\n"
-            f"        }} else {{ for (int e = 0; e < B; ++e) y[e] = {cv}(y[e]); }}\n    }}\n")
+            f"        }} else {{ SIMD for (int e = 0; e < B; ++e) y[e] = {cv}(y[e]); }}\n    }}\n")
 
 
 #: tables bigger than this are handed to the library at load time (compiling megabytes of
