@@ -339,7 +339,7 @@ class _Gen:
             n_terms = int(np.max((w != 0).sum(0))) if w.size else 0
             acc_in = Rng(n_terms * term.lo + min(br.lo, 0), n_terms * term.hi + max(br.hi, 0),
                          max(term.frac, br.frac))
-            inner = (f"                SIMD for (int e = 0; e < B; ++e) acc[e] += "
+            inner = (f"                for (int e = 0; e < B; ++e) acc[e] += "
                      f"{_ap(term_cv, 'w * x[e]')};\n")
         else:                             # explicit vectors: the compiler vectorises events
             acc_in = Rng(lo, hi, frac)
@@ -361,7 +361,7 @@ class _Gen:
             + inner +
             f"            }}\n"
             f"            T *y = A + (int64_t)({int(out[0])} + p * {n_out} + j) * B;\n"
-            f"            SIMD for (int e = 0; e < B; ++e) y[e] = {final};\n"
+            f"            for (int e = 0; e < B; ++e) y[e] = {final};\n"
             f"        }}\n    }}\n")
         self.rows[name] = out
 
@@ -421,11 +421,11 @@ class _Gen:
             f"    /* {name} (max over {window}) */\n"
             f"    for (int i = 0; i < {n_out}; ++i) {{\n"
             f"        T m[B]; const int32_t *w = {t} + (int64_t)i * {window};\n"
-            f"        SIMD for (int e = 0; e < B; ++e) m[e] = A[(int64_t)w[0] * B + e];\n"
+            f"        for (int e = 0; e < B; ++e) m[e] = A[(int64_t)w[0] * B + e];\n"
             f"        for (int q = 1; q < {window}; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
-            f"            SIMD for (int e = 0; e < B; ++e) m[e] = x[e] > m[e] ? x[e] : m[e]; }}\n"
+            f"            for (int e = 0; e < B; ++e) m[e] = x[e] > m[e] ? x[e] : m[e]; }}\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
-            f"        SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, _ap(acc_cv, 'm[e]'))};\n"
+            f"        for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, _ap(acc_cv, 'm[e]'))};\n"
             f"    }}\n")
         self.rows[name] = out
 
@@ -460,13 +460,13 @@ class _Gen:
             f"        T s[B]; const int32_t *w = {t_rows} + (int64_t)i * {window};\n"
             f"        const int c = {t_cnt}[i]; const double len = {t_len}[i];\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
-            f"        if (c == 0) {{ SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, '0.0')}; "
+            f"        if (c == 0) {{ for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, '0.0')}; "
             f"continue; }}\n"
             f"        {{ const T *x = A + (int64_t)w[0] * B;\n"
-            f"          SIMD for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, term_e)}; }}\n"
+            f"          for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, term_e)}; }}\n"
             f"        for (int q = 1; q < c; ++q) {{ const T *x = A + (int64_t)w[q] * B;\n"
-            f"            SIMD for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, 's[e] + ' + term_e)}; }}\n"
-            f"        SIMD for (int e = 0; e < B; ++e) y[e] = "
+            f"            for (int e = 0; e < B; ++e) s[e] = {_ap(acc_cv, 's[e] + ' + term_e)}; }}\n"
+            f"        for (int e = 0; e < B; ++e) y[e] = "
             f"{_ap(out_cv, f'trunc(s[e] * {_fmt(2.0 ** acc_f)} / len) * {_fmt(2.0 ** -acc_f)}')};\n"
             f"    }}\n")
         self.rows[name] = out
@@ -564,13 +564,13 @@ class _Gen:
         self.body.append(
             f"    /* {name} (dot of {len(ra)}) */\n"
             f"    {{ T s[B]; T *y = A + (int64_t){int(out[0])} * B;\n"
-            f"      SIMD for (int e = 0; e < B; ++e) s[e] = "
+            f"      for (int e = 0; e < B; ++e) s[e] = "
             f"{_ap(prod_cv, f'A[(int64_t){ta}[0] * B + e] * A[(int64_t){tb}[0] * B + e]')};\n"
             f"      for (int q = 1; q < {len(ra)}; ++q) {{ const T *x = A + (int64_t){ta}[q] * B,"
             f" *z = A + (int64_t){tb}[q] * B;\n"
-            f"          SIMD for (int e = 0; e < B; ++e) s[e] = "
+            f"          for (int e = 0; e < B; ++e) s[e] = "
             f"{_ap(acc_cv, 's[e] + ' + _ap(prod_cv, 'x[e] * z[e]'))}; }}\n"
-            f"      SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, 's[e]')}; }}\n")
+            f"      for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, 's[e]')}; }}\n")
         self.rows[name] = out
 
     def op_softmax(self, op: dict) -> None:
@@ -723,7 +723,7 @@ class _Gen:
                 f"        for (int e = 0; e < ne; ++e) out[{j}][(start + e) * {len(rows)} + i] = "
                 f"(int64_t)(y[e] * {_fmt(2.0 ** t.frac)}); }}\n")
         consts = "".join(
-            f"    SIMD for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
+            f"    for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
             for v, row in self.consts.items())
         parts.append(
             "static void block(T *A, const double *const *in, int64_t *const *out, "
@@ -780,7 +780,7 @@ def _input_conversion(j: int, t: FixedType, size: int, cv: str) -> str:
             f"            int64_t m = (int64_t)v; {ovf}\n"
             f"            y[e] = (T)m * {_fmt(2.0 ** -t.frac)}; }}\n"
             f"            for (int e = ne; e < B; ++e) y[e] = {cv}(y[e]);\n"
-            f"        }} else {{ SIMD for (int e = 0; e < B; ++e) y[e] = {cv}(y[e]); }}\n    }}\n")
+            f"        }} else {{ for (int e = 0; e < B; ++e) y[e] = {cv}(y[e]); }}\n    }}\n")
 
 
 #: tables bigger than this are handed to the library at load time (compiling megabytes of
