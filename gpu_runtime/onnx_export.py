@@ -369,6 +369,118 @@ def _range_of(op_type: str, inputs: list[str], ranges: dict, values: dict
     return None
 
 
+_SAME_SHAPE = {"Round", "Floor", "Ceil", "Relu", "Cast", "Identity", "Clip"}
+_SCALAR_BINARY = {"Mul", "Max", "Min", "Sub", "Add", "Div"}
+
+
+def _simplify(nodes: list, values: dict[str, np.ndarray], shapes: dict[str, int],
+              keep: set[str]) -> list:
+    """Peephole passes over the finished bit-exact graph, each exact by construction:
+    reshapes to the shape a tensor already has are dropped, additions of zero dropped,
+    ``Max(x, 0)`` becomes ``Relu`` (which ONNX Runtime fuses into the matrix product), and a
+    power-of-two rescaling after a matrix product (and its bias and relu) is folded into
+    the constant weights and bias (``values`` gets the new constants). ``shapes``: the
+    width of the ``(batch, width)`` tensors known so far (the inputs); ``keep``: names that
+    must stay (graph outputs)."""
+    from onnx import helper
+
+    alias: dict[str, str] = {}
+    out: list = []
+    for node in nodes:
+        ins = [alias.get(i, i) for i in node.input]
+        o = node.output[0]
+        op = node.op_type
+        const = [values.get(i) for i in ins]
+        width = shapes.get(ins[0]) if ins else None
+        if op == "Reshape" and const[1] is not None and const[1].tolist() == [-1, width] and \
+                o not in keep:
+            alias[o] = ins[0]
+            continue
+        if op == "Add" and const[1] is not None and const[1].ndim <= 1 and \
+                not np.any(const[1]) and width is not None and const[1].size in (1, width) and \
+                o not in keep:
+            alias[o] = ins[0]
+            continue
+        if op == "Max" and const[1] is not None and const[1].size == 1 and \
+                float(const[1].reshape(-1)[0]) == 0.0:
+            node = helper.make_node("Relu", [ins[0]], [o])
+            op, ins = "Relu", [ins[0]]
+        else:
+            node = helper.make_node(op, ins, list(node.output), name=node.name,
+                                    **{a.name: helper.get_attribute_value(a)
+                                       for a in node.attribute})
+        if op == "Reshape" and const[1] is not None and len(const[1]) == 2 and \
+                const[1][0] == -1:
+            shapes[o] = int(const[1][1])
+        elif op == "MatMul" and const[1] is not None and const[1].ndim == 2 and \
+                width == const[1].shape[0]:
+            shapes[o] = int(const[1].shape[1])
+        elif width is not None and (op in _SAME_SHAPE or (
+                op in _SCALAR_BINARY and const[1] is not None and
+                (const[1].size == 1 or (const[1].ndim == 1 and const[1].size == width)))):
+            shapes[o] = width
+        out.append(node)
+    return _fold_scales(out, values, keep)
+
+
+def _fold_scales(nodes: list, values: dict[str, np.ndarray], keep: set[str]) -> list:
+    """``Mul(Relu(Add(MatMul(x, W), b)), c)`` with ``c`` a positive power of two (Relu and
+    Add optional) -> the same without the Mul, W and b scaled by c (exact: only exponents
+    change)."""
+    from onnx import helper
+
+    producer = {n.output[0]: n for n in nodes}
+    uses: dict[str, int] = {}
+    for n in nodes:
+        for i in n.input:
+            uses[i] = uses.get(i, 0) + 1
+    dropped, alias = set(), {}
+    for n in nodes:
+        if n.op_type != "Mul" or n.input[1] not in values or n.output[0] in keep:
+            continue
+        c = values[n.input[1]]
+        if c.size != 1 or not float(c.reshape(-1)[0]) > 0:
+            continue
+        c = float(c.reshape(-1)[0])
+        if 2.0 ** np.round(np.log2(c)) != c:
+            continue
+        chain, cur = [], producer.get(n.input[0])
+        while cur is not None and uses.get(cur.output[0]) == 1 and cur.op_type in ("Relu", "Add"):
+            chain.append(cur)
+            cur = producer.get(cur.input[0])
+        if cur is None or cur.op_type != "MatMul" or uses.get(cur.output[0]) != 1 or \
+                cur.input[1] not in values or uses.get(cur.input[1]) != 1:
+            continue
+        adds = [a for a in chain if a.op_type == "Add"]
+        if len(adds) > 1 or any(a.input[1] not in values or uses.get(a.input[1]) != 1
+                                for a in adds):
+            continue
+        scaled = {}
+        for name in [cur.input[1]] + [a.input[1] for a in adds]:
+            v = values[name]
+            new = (v * c).astype(v.dtype)
+            nz = np.abs(v[v != 0])
+            if not np.all(np.isfinite(new)) or not np.array_equal(new / c, v) or (
+                    nz.size and nz.min() * c < np.finfo(v.dtype).tiny):
+                break
+            scaled[name] = new
+        else:
+            values.update(scaled)
+            dropped.add(id(n))
+            alias[n.output[0]] = n.input[0]
+    if not dropped:
+        return nodes
+    out = []
+    for n in nodes:
+        if id(n) in dropped:
+            continue
+        ins = [alias.get(i, i) for i in n.input]
+        out.append(helper.make_node(n.op_type, ins, list(n.output), name=n.name,
+                                    **{a.name: helper.get_attribute_value(a)
+                                       for a in n.attribute}))
+    return out
+
+
 def onnx_io_names(spec: FirmwareSpec) -> tuple[list[str], list[str]]:
     """Input and output names of the bit-exact graph: ``inputs``/``output`` for a model with
     one of each, the spec's input and output layer names otherwise."""
@@ -442,7 +554,15 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
                                                      ["batch", size]))
     inputs = [helper.make_tensor_value_info(n, TensorProto.DOUBLE, ["batch", *shape])
               for n, shape in zip(in_names, spec.input_shapes, strict=True)]
-    graph = helper.make_graph(g.nodes, f"{spec.name}_bitexact", inputs, outputs, g.inits)
+    from onnx import numpy_helper
+
+    values = dict(g.values)
+    nodes = _simplify(g.nodes, values, {n: int(shape[0]) for n, shape in
+                                       zip(in_names, spec.input_shapes, strict=True)
+                                       if len(shape) == 1}, set(out_names))
+    used = {i for n in nodes for i in n.input}
+    inits = [numpy_helper.from_array(values[t.name], t.name) for t in g.inits if t.name in used]
+    graph = helper.make_graph(nodes, f"{spec.name}_bitexact", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="triginfer")
     model.ir_version = min(model.ir_version, 8)
