@@ -423,57 +423,6 @@ def _simplify(nodes: list, values: dict[str, np.ndarray], shapes: dict[str, int]
     return _fold_scales(out, values, keep)
 
 
-def _quantize_linear(nodes: list, values: dict[str, np.ndarray], keep: set[str],
-                     doubles: set[str]) -> list:
-    """``Clip(Round(x), 0, 255)`` (or ``-128, 127``) on float32 -> ``DequantizeLinear(
-    QuantizeLinear(x, 1, 0), 1, 0)`` with a uint8 (int8) zero point: QuantizeLinear rounds
-    half to even and saturates to exactly that range, so the result is the same; ONNX
-    Runtime runs it as one vectorised pass (and may take the following matrix product in
-    integers). Only on float32 tensors (``doubles``: the float64 graph inputs; the input
-    conversion before the cast to float32 stays as it is), every value below 2**24."""
-    from onnx import TensorProto, helper
-
-    double = set(doubles) | {k for k, v in values.items() if v.dtype == np.float64}
-    for n in nodes:
-        if n.op_type == "Cast":
-            to = next(a.i for a in n.attribute if a.name == "to")
-            if to == TensorProto.DOUBLE:
-                double.add(n.output[0])
-        elif n.input and n.input[0] in double:
-            double.add(n.output[0])
-
-    producer = {n.output[0]: n for n in nodes}
-    uses: dict[str, int] = {}
-    for n in nodes:
-        for i in n.input:
-            uses[i] = uses.get(i, 0) + 1
-    rewrite: dict[int, list] = {}
-    dropped: set[int] = set()
-    for n in nodes:
-        if n.op_type != "Clip" or len(n.input) != 3 or not all(i in values for i in n.input[1:]):
-            continue
-        bounds = tuple(float(values[i].reshape(-1)[0]) if values[i].size == 1 else None
-                       for i in n.input[1:])
-        kind = {(0.0, 255.0): np.uint8, (-128.0, 127.0): np.int8}.get(bounds)
-        rnd = producer.get(n.input[0])
-        if kind is None or rnd is None or rnd.op_type != "Round" or rnd.input[0] in double \
-                or uses.get(rnd.output[0]) != 1 or rnd.output[0] in keep:
-            continue
-        one, zero = f"{n.output[0]}_unit", f"{n.output[0]}_zero"
-        values[one] = np.array(1.0, np.float32)
-        values[zero] = np.array(0, kind)
-        dropped.add(id(rnd))
-        rewrite[id(n)] = [helper.make_node("QuantizeLinear", [rnd.input[0], one, zero],
-                                           [f"{n.output[0]}_q"]),
-                          helper.make_node("DequantizeLinear", [f"{n.output[0]}_q", one, zero],
-                                           [n.output[0]])]
-    out = []
-    for n in nodes:
-        if id(n) not in dropped:
-            out.extend(rewrite.get(id(n), [n]))
-    return out
-
-
 def _fold_scales(nodes: list, values: dict[str, np.ndarray], keep: set[str]) -> list:
     """``Mul(Relu(Add(MatMul(x, W), b)), c)`` with ``c`` a positive power of two (Relu and
     Add optional) -> the same without the Mul, W and b scaled by c (exact: only exponents
@@ -611,12 +560,8 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
     nodes = _simplify(g.nodes, values, {n: int(shape[0]) for n, shape in
                                        zip(in_names, spec.input_shapes, strict=True)
                                        if len(shape) == 1}, set(out_names))
-    if use32:
-        nodes = _quantize_linear(nodes, values, set(out_names), set(in_names))
     used = {i for n in nodes for i in n.input}
     inits = [numpy_helper.from_array(values[t.name], t.name) for t in g.inits if t.name in used]
-    inits += [numpy_helper.from_array(values[name], name) for name in sorted(used)
-              if name.endswith(("_unit", "_zero")) and name in values]
     graph = helper.make_graph(nodes, f"{spec.name}_bitexact", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="triginfer")
