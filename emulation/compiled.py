@@ -13,18 +13,26 @@ Data movement (flatten, reshape, transpose, concatenation, padding) costs
 nothing: an output element is the same row of the block as its source. Zero
 weights (pruned) are skipped. Blocks run on OpenMP threads.
 
-Exactness: every value is held as a float64 real whose bits are the firmware's
-(the emulator's ``float_mode`` proves every value and partial sum below 2**51
-LSBs, so every sum, product and scaling by a power of two is exact); each
-conversion is ``v * 2**f``, rounded by the type's mode, wrapped or saturated,
-``* 2**-f``. The numpy emulator stays the reference: the tests compare the two on
+Exactness: every value is held as a float64 real whose bits are the firmware's.
+An interval analysis follows every tensor through the program (its range and the
+grid ``2**-frac`` its values lie on, from the input types, the constant weights
+and tables): each sum, product and conversion is generated only where it proves
+every value, partial sums included, below 2**52 units of its grid, so every
+operation is exact; a conversion (``v * 2**f``, rounded by the type's mode,
+wrapped or saturated, ``* 2**-f``) keeps only the steps that can act (no
+rounding where the values have no bits below the type's LSB, no overflow step
+where they cannot leave its range). This also admits specs whose declared types
+are wider than 52 bits while the values that occur are not (hls4ml's wide
+default accumulators). The numpy emulator stays the reference: the tests compare
+the two in every rounding and overflow mode and with hls4ml's C simulation on
 every model of the zoo.
 
 The source is compiled once with the system C compiler (``-O3 -march=native
 -fopenmp``, never ``-ffast-math``) and cached under ``$TRIGINFER_CACHE`` by the
-hash of the source, flags and CPU; the emulator falls back to numpy (and logs
-why once) when a spec has an operation without a C form, values beyond the float
-path, or there is no compiler.
+hash of the source, flags and CPU (tables over 4096 entries are handed over at
+load time rather than compiled in); the emulator falls back to numpy (and logs
+why once) when a spec has an operation without a C form, values that float64
+cannot hold exactly, or there is no compiler.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-fno-math-errn
 
 
 class NoCForm(TrigInferError):
-    """The spec has an operation the generated engine does not express."""
+    """The spec has an operation the generated engine does not express exactly."""
 
 
 def _fmt(x: float) -> str:

@@ -283,6 +283,13 @@ class _Graph:
         if mode == "TRN":
             return self.op("Floor", [v])
         if mode == "RND_CONV":
+            # where the values are known small, x + 1.5 2**23 (2**52 in float64) rounds half
+            # to even in the FPU's own rounding and subtracting it back is exact: two
+            # vectorised additions instead of ONNX Runtime's Round (4x slower per value)
+            small = 2.0**22 if self.float_dtype == np.float32 else 2.0**51
+            if v in self.ranges and max(abs(r) for r in self.ranges[v]) < small:
+                magic = self.const(1.5 * small * 2.0)
+                return self.op("Sub", [self.op("Add", [v, magic]), magic])
             return self.op("Round", [v])
         half = self.const(0.5)
         up = self.op("Floor", [self.op("Add", [v, half])])
@@ -332,6 +339,9 @@ class _Graph:
 def _range_of(op_type: str, inputs: list[str], ranges: dict, values: dict
               ) -> tuple[float, float] | None:
     """The interval of an op's output from its inputs' intervals (None: not known)."""
+    if op_type == "Clip" and len(inputs) == 3 and all(i in ranges for i in inputs[1:]):
+        lo, hi = ranges.get(inputs[0], (-np.inf, np.inf))
+        return max(lo, ranges[inputs[1]][0]), min(hi, ranges[inputs[2]][1])
     if not inputs or inputs[0] not in ranges:
         return None
     lo, hi = ranges[inputs[0]]
@@ -346,8 +356,6 @@ def _range_of(op_type: str, inputs: list[str], ranges: dict, values: dict
         if not all(i in ranges for i in inputs):
             return None
         return min(ranges[i][0] for i in inputs), max(ranges[i][1] for i in inputs)
-    if op_type == "Clip" and len(inputs) == 3 and all(i in ranges for i in inputs[1:]):
-        return max(lo, ranges[inputs[1]][0]), min(hi, ranges[inputs[2]][1])
     if len(inputs) != 2 or inputs[1] not in ranges:
         return None
     lo2, hi2 = ranges[inputs[1]]
@@ -528,6 +536,11 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
             x = in_names[spec.inputs.index(layer.name)]
             g.float_dtype = np.float64
             v = g.scale(x, result.frac)
+            if result.overflow in ("SAT", "SAT_SYM"):
+                # clipping first to one LSB beyond the range gives the same result (rounding is
+                # monotone and keeps integers) and bounds the values for the fast rounding
+                v = g.op("Clip", [v, g.const(float(result.min_mantissa) - 1.0),
+                                  g.const(float(result.max_mantissa) + 1.0)])
             m = g.overflow(g.round(v, result), result)
             g.known(m, result.min_mantissa, result.max_mantissa)
             g.float_dtype = np.float32 if use32 else np.float64

@@ -40,6 +40,33 @@ def test_bitexact_onnx_equals_emulator(bitexact):
     assert np.std(want) > 0.1
 
 
+def test_bitexact_onnx_ties_and_huge_inputs(tmp_path):
+    """The graph's rounding tricks (adding 1.5 2**23 to round half to even, the input
+    clipped before rounding, rescalings folded into the weights, zero biases and reshapes
+    dropped) on exact ties and on inputs far beyond every range."""
+    from triginfer.hls_export import FirmwareSpec, SpecLayer
+
+    rng = np.random.default_rng(3)
+    dense = {"weight": "fixed<6,1>", "bias": "fixed<6,2>", "accum": "fixed<20,8>"}
+    layers = [SpecLayer("x", "input", (6,), (6,), {"result": "fixed<10,4,RND_CONV,SAT>"}),
+              SpecLayer("d", "dense", (6,), (5,), {**dense, "result": "fixed<16,6,RND_CONV,SAT>"},
+                        {"n_in": 6, "n_out": 5}, {"weight": rng.integers(-31, 32, (6, 5)),
+                                                  "bias": rng.integers(-31, 32, 5)},
+                        inputs=["x"]),
+              SpecLayer("r", "relu", (5,), (5,), {"result": "ufixed<8,3,RND_CONV,SAT>"},
+                        inputs=["d"]),
+              SpecLayer("o", "dense", (5,), (2,), {**dense, "result": "fixed<16,6,RND_CONV,WRAP>"},
+                        {"n_in": 5, "n_out": 2}, {"weight": rng.integers(-31, 32, (5, 2)),
+                                                  "bias": np.zeros(2, np.int64)}, inputs=["r"])]
+    spec = FirmwareSpec("ties", layers)
+    x = (rng.integers(-700, 700, (50_000, 6)) + 0.5) / 64       # every value a tie
+    x[:1000] = rng.choice([1e30, -1e30, 3e15, -3e15, 2.0**40 + 0.5, -0.5 / 64], (1000, 6))
+    want = Emulator(spec, compiled=False).predict(x)
+    got = Session(export_bitexact_onnx(spec, tmp_path / "ties.onnx"), device="cpu").run(x)
+    np.testing.assert_array_equal(got, want)
+    assert np.std(want) > 0.1
+
+
 def test_session_chunks_and_shapes(bitexact):
     _, path = bitexact
     session = Session(path, device="auto", max_batch=1000)
