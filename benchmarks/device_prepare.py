@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=".devwork")
-    ap.add_argument("models", nargs="+", metavar="NAME=FIRMWARE:FLOAT_H5")
+    ap.add_argument("models", nargs="+", metavar="NAME=FIRMWARE[:FLOAT_H5]")
     args = ap.parse_args()
 
     from triginfer.emulation import Emulator
@@ -41,7 +41,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for item in args.models:
         name, rest = item.split("=", 1)
-        firmware, float_h5 = rest.split(":", 1)
+        firmware, _, float_h5 = rest.partition(":")
         spec = FirmwareSpec.load(firmware)
         emu = Emulator(spec, compiled=False)
         program, arrays = build_program(spec, emu, engine=True)
@@ -49,13 +49,17 @@ def main() -> None:
         (out / f"{name}.c").write_text(gen.source()[0])
         if gen.external:
             raise SystemExit(f"{name}: tables handed over at load time; not supported here")
-        x = np.random.default_rng(7).normal(0, 2, (100_000, *spec.input_shapes[0]))
+        rng = np.random.default_rng(7)
+        x = rng.normal(0, 2, (100_000, *spec.input_shapes[0]))
         x[:10_000] *= 5
+        lsb = emu.result_type(spec.inputs[0]).lsb                 # exact ties of the input
+        x[10_000:40_000] = (rng.integers(-1000, 1000, x[10_000:40_000].shape) + 0.5) * lsb
         np.save(out / f"{name}_x.npy", x)
         np.save(out / f"{name}_want.npy", emu.predict_mantissa(x))
         np.save(out / f"{name}_bx_want.npy", emu.predict(x))
         export_bitexact_onnx(spec, out / f"{name}_bx.onnx")
-        export_onnx(load_model(float_h5), out / f"{name}_float.onnx")
+        if float_h5:
+            export_onnx(load_model(float_h5), out / f"{name}_float.onnx")
     (out / "flags.txt").write_text(" ".join(FLAGS))
     print(f"wrote {out}")
 
