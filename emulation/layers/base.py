@@ -199,8 +199,9 @@ def _libm():
         try:
             lib = ctypes.CDLL(name) if name else None
             if lib is not None:
-                lib.expf.restype = ctypes.c_float
-                lib.expf.argtypes = [ctypes.c_float]
+                for fn in ("expf", "tanhf"):
+                    getattr(lib, fn).restype = ctypes.c_float
+                    getattr(lib, fn).argtypes = [ctypes.c_float]
         except OSError:
             lib = None
         _LIBM = lib or False
@@ -217,6 +218,18 @@ def expf(x: np.ndarray) -> np.ndarray:
     if lib is None:
         return np.exp(x.astype(np.float64)).astype(np.float32)
     out = np.array([lib.expf(float(v)) for v in x.ravel()], dtype=np.float32)
+    return out.reshape(x.shape)
+
+
+def tanhf(x: np.ndarray) -> np.ndarray:
+    """``tanh(float)`` as the C++ of hls4ml's tables calls it (the float overload, ``tanhf``
+    of the C library; its double ``tanh`` rounds 17 of the 524,288 entries of a large tanh
+    table differently). Falls back to float64 tanh rounded to float32 without the library."""
+    x = np.asarray(x, dtype=np.float32)
+    lib = _libm()
+    if lib is None:
+        return np.tanh(x.astype(np.float64)).astype(np.float32)
+    out = np.array([lib.tanhf(float(v)) for v in x.ravel()], dtype=np.float32)
     return out.reshape(x.shape)
 
 

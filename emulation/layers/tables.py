@@ -13,7 +13,7 @@ import numpy as np
 
 from triginfer.emulation.layers import register
 from triginfer.emulation.layers.activations import ElementwiseKind, ParamKind
-from triginfer.emulation.layers.base import EmuTensor, LayerKind, expf, max_abs, shl
+from triginfer.emulation.layers.base import EmuTensor, LayerKind, expf, max_abs, shl, tanhf
 from triginfer.quantization.fixed import FixedType
 
 #: Input range covered by each table (sigmoid: [-8, 8), tanh: [-4, 4), elu/selu: [-8, 0]).
@@ -34,8 +34,8 @@ def table_values(kind: str, size: int) -> np.ndarray:
     if kind == "sigmoid":   # 1.0 / (1 + std::exp(-input)): float sum, double division -> float
         denom = (np.float32(1.0) + expf(-in_val)).astype(np.float64)
         return (1.0 / denom).astype(np.float32).astype(np.float64)
-    if kind == "tanh":      # tanh(in_val) stored straight into table_t
-        return np.tanh(x64)
+    if kind == "tanh":      # tanh(in_val): the float overload under C++ (tanhf), into table_t
+        return tanhf(in_val).astype(np.float64)
     if kind == "softplus":  # std::log(std::exp(input) + 1.) in double, returned as float
         return np.log(expf(in_val).astype(np.float64) + 1.0).astype(np.float32).astype(np.float64)
     if kind == "softsign":  # input / (std::abs(input) + 1.)
