@@ -52,7 +52,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/check_onnx.py --run $(RUN_DIR) --model dnn --events 1000000 \
 		--out $(RUN_DIR)/bench/onnx_check.json
 	$(VENV)/bin/python benchmarks/bench_engine.py --firmware $(RUN_DIR)/firmware/dnn \
-		--onnx $(RUN_DIR)/onnx/dnn_float.onnx --events 1000000 --out $(RUN_DIR)/bench/engine.json
+		--onnx $(RUN_DIR)/onnx/dnn_float.onnx --bitexact --events 1000000 --out $(RUN_DIR)/bench/engine.json
 	$(VENV)/bin/python benchmarks/bench_emulator.py --zoo --events 20000 --fast-events 200000 \
 		--default-model dnn:$(RUN_DIR)/train/dnn_quantized.h5 --out $(RUN_DIR)/bench/engine_zoo.json
 	$(VENV)/bin/python benchmarks/bench_bdt.py --events 1000000 --conifer-events 20000 \
