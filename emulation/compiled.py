@@ -78,6 +78,8 @@ def _c_array(ctype: str, name: str, values) -> str:
         values = np.zeros(1)
     if ctype == "double":
         body = ",".join(_fmt(v) for v in values.tolist())
+    elif ctype == "float":      # values exact in float32 (checked by the caller)
+        body = ",".join(_fmt(v) + "f" for v in values.tolist())
     else:
         body = ",".join(str(int(v)) for v in values.tolist())
     return f"static const {ctype} {name}[{values.size}] = {{{body}}};\n"
@@ -230,6 +232,7 @@ class _Gen:
         self.rows: dict[str, np.ndarray] = {}     # tensor -> row of each element in the arena
         self.held: dict[str, FixedType] = {}
         self.range: dict[str, Rng] = {}           # tensor -> what is known of its values
+        self.f32_rows = 1                         # float32 copies a linear op makes at once
         self.n_rows = 1                           # row 0: zeros
         self.consts: dict[float, int] = {0.0: 0}
         self.n = 0
@@ -255,7 +258,7 @@ class _Gen:
         name = self.uid(stem)
         values = np.asarray(values)
         if values.size > EXTERNAL_MIN:   # big tables: passed at load time, not compiled in
-            dtype = np.float64 if ctype == "double" else np.int32
+            dtype = {"double": np.float64, "float": np.float32}.get(ctype, np.int32)
             self.external.append(np.ascontiguousarray(values.reshape(-1), dtype=dtype))
             self.data.append(f"static const {ctype} *{name};   /* {values.size} values */\n")
             self.set_data.append(f"    {name} = (const {ctype} *)p[{len(self.external) - 1}];\n")
@@ -342,6 +345,39 @@ class _Gen:
         t_k = self.table("int32_t", "colk", ks)
         t_w = self.table("double", "colw", col_w)
         t_b = self.table("double", "bias", b)
+        f32 = (not op.get("round_products") and total * 2.0 ** frac < 2.0 ** 24
+               and x.amax * 2.0 ** x.frac < 2.0 ** 24 and wr.amax * 2.0 ** wr.frac < 2.0 ** 24)
+        if f32:      # every product and partial sum exact in float32: twice the lanes
+            slots, slot_of = np.unique(prow, return_inverse=True)
+            self.f32_rows = max(self.f32_rows, len(slots))
+            t_slots = self.table("int32_t", "fslot", slots)
+            t_fprow = self.table("int32_t", "fprow", slot_of.reshape(positions, k_in))
+            t_wf = self.table("float", "colwf", col_w)
+            acc_cv, acc = self.conv(op.get("accum"), Rng(lo, hi, frac), what)
+            out_cv, self.range[name] = self.conv(op["type"], acc, what)
+            final = _ap(out_cv, _ap(acc_cv, "(T)acc[e] + bj"))
+            self.body.append(
+                f"    /* {name} (linear {positions}x{k_in} -> {n_out}, {len(col_w)} nonzero "
+                f"weights, float32: exact) */\n"
+                f"    for (int s = 0; s < {len(slots)}; ++s) {{ const T *src = A + "
+                f"(int64_t){t_slots}[s] * B; float *dst = F + (int64_t)s * B;\n"
+                f"        for (int e = 0; e < B; ++e) dst[e] = (float)src[e]; }}\n"
+                f"    for (int p = 0; p < {positions}; ++p) {{\n"
+                f"        const int32_t *pr = {t_fprow} + (int64_t)p * {k_in};\n"
+                f"        for (int j = 0; j < {n_out}; ++j) {{\n"
+                f"            VF accv[NVF]; const float *acc = (const float *)accv; "
+                f"const double bj = {t_b}[j];\n"
+                f"            for (int v = 0; v < NVF; ++v) accv[v] = (VF){{0}};\n"
+                f"            for (int q = {t_ptr}[j]; q < {t_ptr}[j + 1]; ++q) {{\n"
+                f"                const VF wv = (VF){{0}} + {t_wf}[q]; const VF *xv = (const VF *)"
+                f"(F + (int64_t)pr[{t_k}[q]] * B);\n"
+                f"                for (int v = 0; v < NVF; ++v) accv[v] += wv * xv[v];\n"
+                f"            }}\n"
+                f"            T *y = A + (int64_t)({int(out[0])} + p * {n_out} + j) * B;\n"
+                f"            for (int e = 0; e < B; ++e) y[e] = {final};\n"
+                f"        }}\n    }}\n")
+            self.rows[name] = out
+            return
         if op.get("round_products"):     # each product converted alone: scalar lanes
             term_cv, term = self.conv(op["accum"], _mul(x, wr), what)
             n_terms = int(np.max((w != 0).sum(0))) if w.size else 0
@@ -695,15 +731,16 @@ class _Gen:
         in_rows = [self.rows[name] for name in self.program["inputs"]]
         out_rows = [self.rows[name] for name in self.program["outputs"]]
         n_rows = self.n_rows
-        block = 8
+        block = 16
         while block < 64 and n_rows * (block * 2) * 8 <= BLOCK_BYTES:
             block *= 2
         in_types = [self.held[name] for name in self.program["inputs"]]
         out_types = [self.held[name] for name in self.program["outputs"]]
         parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
                  "typedef double T;   /* every value exact: the emulator's float path */\n",
-                 f"#define B {block}\n#define NV (B / 8)\n",
+                 f"#define B {block}\n#define NV (B / 8)\n#define NVF (B / 16)\n",
                  "typedef double V __attribute__((vector_size(64)));\n",
+                 "typedef float VF __attribute__((vector_size(64)));\n",
                  "#define SIMD _Pragma(\"omp simd\")   /* events are independent */\n",
                  "static inline T idx_clip(T v, T hi) "
                  "{ return v < 0.0 ? 0.0 : (v > hi ? hi : v); }\n",
@@ -734,7 +771,7 @@ class _Gen:
             f"    for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
             for v, row in self.consts.items())
         parts.append(
-            "static void block(T *A, const double *const *in, int64_t *const *out, "
+            "static void block(T *A, float *F, const double *const *in, int64_t *const *out, "
             "int64_t start, int ne) {\n" + "".join(conv_in) + "".join(self.body)
             + "".join(conv_out) + "}\n")
         parts.append(
@@ -744,16 +781,19 @@ class _Gen:
             f"    #pragma omp parallel num_threads(threads)\n"
             f"    {{\n"
             f"        T *A = (T *)aligned_alloc(64, (size_t){n_rows} * B * sizeof(T));\n"
-            f"        if (!A) {{\n            #pragma omp atomic write\n            failed = 1;\n"
+            f"        float *F = (float *)aligned_alloc(64, (size_t){self.f32_rows} * B * "
+            f"sizeof(float));\n"
+            f"        if (!A || !F) {{\n            free(A); free(F);\n"
+            f"            #pragma omp atomic write\n            failed = 1;\n"
             f"        }} else {{\n"
             f"            memset(A, 0, (size_t){n_rows} * B * sizeof(T));\n{consts}"
             f"            #pragma omp for schedule(dynamic, 16)\n"
             f"            for (int64_t b = 0; b < nb; ++b) {{\n"
             f"                const int64_t start = b * B;\n"
             f"                const int ne = (int)(n - start < B ? n - start : B);\n"
-            f"                block(A, in, out, start, ne);\n"
+            f"                block(A, F, in, out, start, ne);\n"
             f"            }}\n"
-            f"            free(A);\n        }}\n    }}\n    return failed;\n}}\n")
+            f"            free(A); free(F);\n        }}\n    }}\n    return failed;\n}}\n")
         parts.append(f"int block_size(void) {{ return B; }}\nint arena_rows(void) "
                      f"{{ return {n_rows}; }}\n")
         return "".join(parts), block, [len(r) for r in in_rows], [len(r) for r in out_rows]
