@@ -208,29 +208,27 @@ def _libm():
     return _LIBM or None
 
 
-def expf(x: np.ndarray) -> np.ndarray:
-    """``std::exp(float)`` as the C library computes it (the one the C simulation links).
-
-    Falls back to a correctly rounded float32 exp when the C library cannot be loaded.
-    """
+def _c_float(fn: str, x: np.ndarray, fallback) -> np.ndarray:
+    """The C library's float function ``fn`` on every value (``fallback`` in float64 rounded
+    to float32 when the library cannot be loaded)."""
     x = np.asarray(x, dtype=np.float32)
     lib = _libm()
     if lib is None:
-        return np.exp(x.astype(np.float64)).astype(np.float32)
-    out = np.array([lib.expf(float(v)) for v in x.ravel()], dtype=np.float32)
-    return out.reshape(x.shape)
+        return fallback(x.astype(np.float64)).astype(np.float32)
+    call = getattr(lib, fn)
+    return np.array([call(float(v)) for v in x.ravel()], dtype=np.float32).reshape(x.shape)
+
+
+def expf(x: np.ndarray) -> np.ndarray:
+    """``std::exp(float)`` as the C library computes it (the one the C simulation links)."""
+    return _c_float("expf", x, np.exp)
 
 
 def tanhf(x: np.ndarray) -> np.ndarray:
     """``tanh(float)`` as the C++ of hls4ml's tables calls it (the float overload, ``tanhf``
     of the C library; its double ``tanh`` rounds 17 of the 524,288 entries of a large tanh
-    table differently). Falls back to float64 tanh rounded to float32 without the library."""
-    x = np.asarray(x, dtype=np.float32)
-    lib = _libm()
-    if lib is None:
-        return np.tanh(x.astype(np.float64)).astype(np.float32)
-    out = np.array([lib.tanhf(float(v)) for v in x.ravel()], dtype=np.float32)
-    return out.reshape(x.shape)
+    table differently)."""
+    return _c_float("tanhf", x, np.tanh)
 
 
 # --- parsing hls4ml's generated C++ ----------------------------------------------------------
