@@ -207,6 +207,42 @@ class _Types:
         return name, out
 
 
+#: values held as int64 mantissas stay below this many LSBs (every sum exact, no overflow)
+INT64_LIMIT = 2.0 ** 62
+
+
+def _int_conv(t: FixedType, frac: int, name: str) -> str:
+    """C of ``int64_t name(int64_t m)``: mantissas with ``frac`` fractional bits converted to
+    ``t``'s mantissas (rounding from the dropped bits, then overflow), as FixedType does on
+    its int64 path."""
+    shift = frac - t.frac
+    lines = [f"/* {t}, from int64 mantissas with {frac} fractional bits */",
+             f"static inline int64_t {name}(int64_t m) {{"]
+    if shift > 0:
+        up = {"TRN": "0", "TRN_ZERO": "(r != 0 && m < 0)", "RND": "(r >= h)",
+              "RND_ZERO": "(r > h || (r == h && m < 0))", "RND_MIN_INF": "(r > h)",
+              "RND_INF": "(r > h || (r == h && m >= 0))",
+              "RND_CONV": "(r > h || (r == h && (f & 1)))"}[t.rounding]
+        lines.append(f"    const int64_t f = m >> {shift}, r = m & ((INT64_C(1) << {shift}) - 1), "
+                     f"h = INT64_C(1) << {shift - 1}; (void)h;")
+        lines.append(f"    m = f + {up};")
+    elif shift < 0:
+        lines.append(f"    m = (int64_t)((uint64_t)m << {-shift});")
+    lo, hi = t.min_mantissa, t.max_mantissa
+    if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
+        lo = -hi
+    if t.overflow in ("SAT", "SAT_SYM"):
+        lines.append(f"    m = m < INT64_C({lo}) ? INT64_C({lo}) : (m > INT64_C({hi}) ? INT64_C({hi}) : m);")
+    elif t.overflow == "SAT_ZERO":
+        lines.append(f"    m = (m < INT64_C({lo}) || m > INT64_C({hi})) ? 0 : m;")
+    else:
+        mask = (1 << t.width) - 1
+        lines.append(f"    m = (int64_t)(((uint64_t)m - (uint64_t)INT64_C({lo})) & UINT64_C({mask})) "
+                     f"+ INT64_C({lo});")
+    lines.append("    return m;\n}\n")
+    return "\n".join(lines)
+
+
 def _ap(fn: str | None, expr: str) -> str:
     """``fn(expr)``, or ``expr`` when there is no conversion to apply."""
     return f"{fn}({expr})" if fn else f"({expr})"
@@ -233,6 +269,10 @@ class _Gen:
         self.held: dict[str, FixedType] = {}
         self.range: dict[str, Rng] = {}           # tensor -> what is known of its values
         self.f32_rows = 1                         # float32 copies a linear op makes at once
+        #: tensors held as int64 mantissas (their grid's fractional bits): values beyond
+        #: float64's exact range; only linear maps and relu read them
+        self.wide: dict[str, int] = {}
+        self.i64_rows = 1                         # int64 copies a wide linear op makes at once
         self.n_rows = 1                           # row 0: zeros
         self.consts: dict[float, int] = {0.0: 0}
         self.n = 0
@@ -298,6 +338,81 @@ class _Gen:
     def rng(self, name: str) -> Rng:
         return self.range[name]
 
+    def int_conv(self, t: FixedType, frac: int) -> str:
+        name = self.uid("cvi")
+        self.types.code.append(_int_conv(t, frac, name))
+        return name
+
+    def store(self, op: dict, m_frac: int, value: Rng) -> tuple[str, str]:
+        """How an op whose result is an int64 mantissa ``m`` (with ``m_frac`` fractional bits,
+        values in ``value``) converts and stores it: (conversion function, store statement
+        for ``y[e]``); the tensor is held as int64 where float64 cannot hold it."""
+        t = _fixed(op["type"])
+        cvi = self.int_conv(t, m_frac)
+        out = Rng(max(value.lo - t.lsb, t.min_value), min(value.hi + t.lsb, t.max_value), t.frac)
+        self.range[op["name"]] = out
+        if out.amax * 2.0 ** t.frac < EXACT_LIMIT:
+            return cvi, f"y[e] = (T)({cvi}(m)) * {_fmt(2.0 ** -t.frac)};"
+        self.wide[op["name"]] = t.frac
+        return cvi, f"st_i64(y + e, {cvi}(m));"
+
+    def linear_int64(self, op: dict, x: Rng, wr: Rng, br: Rng, total: float, lo: float,
+                     hi: float, prow, ks, colptr, col_w, b, out, what: str) -> None:
+        """A linear map whose sums need more than float64's 52 bits: int64 mantissas."""
+        if op.get("round_products"):
+            raise NoCForm(f"{what}: per-product rounding on values beyond float64")
+        wide_src = op["src"] in self.wide
+        xf = self.wide[op["src"]] if wide_src else x.frac
+        fw = wr.frac
+        frac = max(xf + fw, br.frac)
+        if total * 2.0 ** frac >= INT64_LIMIT:
+            raise NoCForm(f"{what}: sums of up to 2**{np.log2(total * 2.0 ** frac):.0f} LSBs, "
+                          "beyond int64")
+        positions, k_in = prow.shape
+        n_out = len(colptr) - 1
+        slots, slot_of = np.unique(prow, return_inverse=True)    # source rows as int64, once
+        self.i64_rows = max(self.i64_rows, len(slots))
+        t_slots = self.table("int32_t", "islot", slots)
+        t_prow = self.table("int32_t", "iprow", slot_of.reshape(positions, k_in))
+        t_ptr = self.table("int32_t", "colptr", colptr)
+        t_k = self.table("int32_t", "colk", ks)
+        t_w = self.table("int64_t", "colwi", np.round(col_w * 2.0 ** fw).astype(np.int64))
+        t_b = self.table("int64_t", "biasi", np.round(b * 2.0 ** frac).astype(np.int64))
+        shift = frac - (xf + fw)
+        read = ("ld_i64(src + e)" if wide_src
+                else f"(int64_t)(src[e] * {_fmt(2.0 ** xf)})")
+        acc_t = op.get("accum")
+        value = Rng(lo, hi, frac)
+        if acc_t is not None:
+            at = _fixed(acc_t)
+            cva = self.int_conv(at, frac)
+            value = Rng(max(lo - at.lsb, at.min_value), min(hi + at.lsb, at.max_value), at.frac)
+            acc_expr, m_frac = f"{cva}(acc[e] + bj)", at.frac
+        else:
+            acc_expr, m_frac = "acc[e] + bj", frac
+        cvi, stmt = self.store(op, m_frac, value)
+        name = op["name"]
+        self.body.append(
+            f"    /* {name} (linear {positions}x{k_in} -> {n_out}, int64: sums beyond float64) */\n"
+            f"    for (int s = 0; s < {len(slots)}; ++s) {{ const T *src = A + "
+            f"(int64_t){t_slots}[s] * B; int64_t *dst = I + (int64_t)s * B;\n"
+            f"        for (int e = 0; e < B; ++e) dst[e] = {read}; }}\n"
+            f"    for (int p = 0; p < {positions}; ++p) {{\n"
+            f"        const int32_t *pr = {t_prow} + (int64_t)p * {k_in};\n"
+            f"        for (int j = 0; j < {n_out}; ++j) {{\n"
+            f"            VI accv[NV]; const int64_t *acc = (const int64_t *)accv; "
+            f"const int64_t bj = {t_b}[j];\n"
+            f"            for (int v = 0; v < NV; ++v) accv[v] = (VI){{0}};\n"
+            f"            for (int q = {t_ptr}[j]; q < {t_ptr}[j + 1]; ++q) {{\n"
+            f"                const VI wv = (VI){{0}} + {t_w}[q] * INT64_C({1 << shift}); "
+            f"const VI *xv = (const VI *)(I + (int64_t)pr[{t_k}[q]] * B);\n"
+            f"                for (int v = 0; v < NV; ++v) accv[v] += wv * xv[v];\n"
+            f"            }}\n"
+            f"            T *y = A + (int64_t)({int(out[0])} + p * {n_out} + j) * B;\n"
+            f"            for (int e = 0; e < B; ++e) {{ const int64_t m = {acc_expr}; {stmt} }}\n"
+            f"        }}\n    }}\n")
+        self.rows[name] = out
+
     # --- operations ------------------------------------------------------------------------
     def op_input(self, op: dict) -> None:
         self.rows[op["name"]] = self.alloc(int(op["size"]))
@@ -332,13 +447,14 @@ class _Gen:
         total = float(np.max(np.abs(w).sum(0) * x.amax + np.abs(b)))   # every partial sum
         frac = max(x.frac + wr.frac, br.frac)
         what = f"layer {name!r}"
-        if total * 2.0 ** frac >= EXACT_LIMIT:
-            raise NoCForm(f"{what}: sums of up to 2**{np.log2(total * 2.0 ** frac):.0f} LSBs, "
-                          "beyond float64's exact range")
         prow = self.src_rows([op["src"]], index.reshape(-1)).reshape(positions, k_in)
         js, ks = np.nonzero(w.T)          # sorted by output j, then k
         colptr = np.searchsorted(js, np.arange(n_out + 1)) if len(js) else np.zeros(n_out + 1)
         col_w = w[ks, js] if len(js) else np.zeros(0)
+        if total * 2.0 ** frac >= EXACT_LIMIT or op["src"] in self.wide:
+            out = self.alloc(positions * n_out)
+            self.linear_int64(op, x, wr, br, total, lo, hi, prow, ks, colptr, col_w, b, out, what)
+            return
         out = self.alloc(positions * n_out)
         t_prow = self.table("int32_t", "prow", prow)
         t_ptr = self.table("int32_t", "colptr", colptr)
@@ -411,6 +527,20 @@ class _Gen:
 
     def op_relu(self, op: dict) -> None:
         x = self.rng(op["src"])
+        if op["src"] in self.wide:          # int64 mantissas: max(m, 0), then the conversion
+            out = self.alloc(len(self.rows[op["src"]]))
+            t_rows = self.table("int32_t", "r0_", self.rows[op["src"]])
+            cvi, stmt = self.store(op, self.wide[op["src"]], Rng(max(x.lo, 0.0), max(x.hi, 0.0),
+                                                                 x.frac))
+            self.body.append(
+                f"    /* {op['name']} (relu on int64 mantissas) */\n"
+                f"    for (int i = 0; i < {len(out)}; ++i) {{ const T *a = A + "
+                f"(int64_t){t_rows}[i] * B;\n"
+                f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
+                f"        for (int e = 0; e < B; ++e) {{ const int64_t v = ld_i64(a + e), m = v > 0 ? v : 0; "
+                f"{stmt} }}\n    }}\n")
+            self.rows[op["name"]] = out
+            return
         self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : 0.0",
                       Rng(max(x.lo, 0.0), max(x.hi, 0.0), x.frac))
 
@@ -727,6 +857,10 @@ class _Gen:
             handler = getattr(self, f"op_{op['op']}", None)
             if handler is None:
                 raise NoCForm(f"layer {op['name']!r}: operation {op['op']!r} has no C form")
+            srcs = [op.get(k) for k in ("src", "a", "b")] + list(op.get("srcs", []))
+            if op["op"] not in ("linear", "relu") and any(s in self.wide for s in srcs if s):
+                raise NoCForm(f"layer {op['name']!r}: {op['op']} of values beyond float64 (the "
+                              "engine takes those only into linear maps and relu)")
             handler(op)
         in_rows = [self.rows[name] for name in self.program["inputs"]]
         out_rows = [self.rows[name] for name in self.program["outputs"]]
@@ -741,7 +875,11 @@ class _Gen:
                  f"#define B {block}\n#define NV (B / 8)\n#define NVF (B / 16)\n",
                  "typedef double V __attribute__((vector_size(64)));\n",
                  "typedef float VF __attribute__((vector_size(64)));\n",
+                 "typedef int64_t VI __attribute__((vector_size(64)));\n",
                  "#define SIMD _Pragma(\"omp simd\")   /* events are independent */\n",
+                 "/* int64 mantissas in arena rows (memcpy: no aliasing of the doubles) */\n"
+                 "static inline int64_t ld_i64(const T *p) { int64_t m; memcpy(&m, p, 8); return m; }\n"
+                 "static inline void st_i64(T *p, int64_t m) { memcpy(p, &m, 8); }\n",
                  "static inline T idx_clip(T v, T hi) "
                  "{ return v < 0.0 ? 0.0 : (v > hi ? hi : v); }\n",
                  "static inline T clamp01(T v) "
@@ -749,6 +887,8 @@ class _Gen:
                  "static inline T top_bits(T m, T n, T inv) "
                  "{ m = floor(m); return m - n * floor(m * inv); }\n"]
         # input conversion (from the caller's float64 values), as FixedType.round_float
+        for rows in in_rows:    # the input conversion writes the rows as one block
+            assert np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows)))
         conv_in = [_input_conversion(j, t, len(rows), self.types.conv(t, None, '', full=True)[0])
                    for j, (t, rows) in enumerate(zip(in_types, in_rows, strict=True))]
         parts += self.types.code
@@ -762,16 +902,19 @@ class _Gen:
         conv_out = []
         for j, (t, rows) in enumerate(zip(out_types, out_rows, strict=True)):
             parts.append(_c_array("int32_t", f"out_rows{j}", rows))
+            value = ("ld_i64(y + e)" if self.program["outputs"][j] in self.wide
+                     else f"(int64_t)(y[e] * {_fmt(2.0 ** t.frac)})")
             conv_out.append(
                 f"    for (int i = 0; i < {len(rows)}; ++i) {{ const T *y = A + "
                 f"(int64_t)out_rows{j}[i] * B;\n"
                 f"        for (int e = 0; e < ne; ++e) out[{j}][(start + e) * {len(rows)} + i] = "
-                f"(int64_t)(y[e] * {_fmt(2.0 ** t.frac)}); }}\n")
+                f"{value}; }}\n")
         consts = "".join(
             f"    for (int e = 0; e < B; ++e) A[(int64_t){row} * B + e] = {_fmt(v)};\n"
             for v, row in self.consts.items())
         parts.append(
-            "static void block(T *A, float *F, const double *const *in, int64_t *const *out, "
+            "static void block(T *A, float *F, int64_t *I, const double *const *in, "
+            "int64_t *const *out, "
             "int64_t start, int ne) {\n" + "".join(conv_in) + "".join(self.body)
             + "".join(conv_out) + "}\n")
         parts.append(
@@ -783,7 +926,9 @@ class _Gen:
             f"        T *A = (T *)aligned_alloc(64, (size_t){n_rows} * B * sizeof(T));\n"
             f"        float *F = (float *)aligned_alloc(64, (size_t){self.f32_rows} * B * "
             f"sizeof(float));\n"
-            f"        if (!A || !F) {{\n            free(A); free(F);\n"
+            f"        int64_t *I = (int64_t *)aligned_alloc(64, (size_t){self.i64_rows} * B * "
+            f"sizeof(int64_t));\n"
+            f"        if (!A || !F || !I) {{\n            free(A); free(F); free(I);\n"
             f"            #pragma omp atomic write\n            failed = 1;\n"
             f"        }} else {{\n"
             f"            memset(A, 0, (size_t){n_rows} * B * sizeof(T));\n{consts}"
@@ -791,9 +936,9 @@ class _Gen:
             f"            for (int64_t b = 0; b < nb; ++b) {{\n"
             f"                const int64_t start = b * B;\n"
             f"                const int ne = (int)(n - start < B ? n - start : B);\n"
-            f"                block(A, F, in, out, start, ne);\n"
+            f"                block(A, F, I, in, out, start, ne);\n"
             f"            }}\n"
-            f"            free(A); free(F);\n        }}\n    }}\n    return failed;\n}}\n")
+            f"            free(A); free(F); free(I);\n        }}\n    }}\n    return failed;\n}}\n")
         parts.append(f"int block_size(void) {{ return B; }}\nint arena_rows(void) "
                      f"{{ return {n_rows}; }}\n")
         return "".join(parts), block, [len(r) for r in in_rows], [len(r) for r in out_rows]
@@ -815,10 +960,15 @@ def _input_conversion(j: int, t: FixedType, size: int, cv: str) -> str:
         ovf = (f"if (m < {lo}LL || m > {hi}LL) {{ int64_t r = (int64_t)((uint64_t)m - "
                f"(uint64_t)({lo}LL)) & (int64_t)((1ULL << {t.width}) - 1ULL); m = r + ({lo}LL); }}")
     scale = _fmt(2.0 ** t.frac)
-    return (f"    for (int i = 0; i < {size}; ++i) {{ T *y = A + (int64_t)in_rows{j}[i] * B;"
+    return (f"    {{ T *y0 = A + (int64_t)in_rows{j}[0] * B;   /* the rows are contiguous */\n"
+            f"      for (int e = 0; e < ne; ++e) {{ const double *src = in[{j}] + (start + e) * "
+            f"{size};\n"
+            f"        for (int i = 0; i < {size}; ++i) y0[(int64_t)i * B + e] = src[i]; }} }}\n"
+            f"    for (int i = 0; i < {size}; ++i) {{ T *y = A + (int64_t)in_rows{j}[i] * B;"
             f" int big = 0;\n"
-            f"        for (int e = 0; e < ne; ++e) {{ y[e] = in[{j}][(start + e) * {size} + i];"
-            f" big |= !(fabs(y[e] * {scale}) < 4503599627370496.0); }}\n"
+            f"        _Pragma(\"omp simd reduction(|:big)\")\n"
+            f"        for (int e = 0; e < ne; ++e) big |= !(fabs(y[e] * {scale}) < "
+            f"4503599627370496.0);\n"
             f"        for (int e = ne; e < B; ++e) y[e] = 0.0;\n"
             f"        if (big) {{ for (int e = 0; e < ne; ++e) {{\n"
             f"            T v = y[e] * {scale};\n"
@@ -863,6 +1013,7 @@ class CompiledModel:
         self.lib.run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
         self.lib.run.restype = ctypes.c_int
         self.source_bytes = len(source)
+        self.source = source
         self.seconds = time.perf_counter() - started
 
     def run(self, inputs: list[np.ndarray], threads: int) -> list[np.ndarray]:

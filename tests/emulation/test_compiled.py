@@ -99,11 +99,10 @@ def test_wide_elementwise_kinds():
     assert emu.generated_engine().source_bytes < 100_000
 
 
-def _wide_dense(weight: int) -> FirmwareSpec:
+def _wide_dense(weight: int, accum: str = "fixed<60,14>") -> FirmwareSpec:
     layers = [SpecLayer("x", "input", (4,), (4,), {"result": "fixed<30,10>"}),
               SpecLayer("d", "dense", (4,), (2,), {"weight": "fixed<30,2>", "bias": "fixed<8,2>",
-                                                    "accum": "fixed<60,14>",
-                                                    "result": "fixed<60,14>"},
+                                                    "accum": accum, "result": accum},
                         {"n_in": 4, "n_out": 2},
                         {"weight": np.full((4, 2), weight), "bias": np.ones(2, np.int64)},
                         inputs=["x"]),
@@ -121,8 +120,18 @@ def test_wide_declared_types_with_narrow_values_use_the_engine():
     _compare(spec, _events((4,), 20_000, 2.0 ** -20, 6))
 
 
-def test_int64_path_falls_back_to_numpy_with_a_reason():
-    spec = _wide_dense(2**27 - 1)       # 57-bit products: beyond float64
+@needs_cc
+def test_sums_beyond_float64_run_in_int64():
+    """58-bit sums (30-bit inputs times 27-bit weights) in a 62-bit accumulator: the linear map
+    in int64, its result held as int64 mantissas (an output and a relu's input)."""
+    spec = _wide_dense(2**27 - 1, accum="fixed<62,14,TRN,WRAP>")
+    assert not Emulator(spec).float_mode
+    emu = _compare(spec, _events((4,), 20_000, 2.0 ** -20, 7))
+    assert "int64" in emu.generated_engine().source
+
+
+def test_per_product_rounding_beyond_float64_falls_back_to_numpy():
+    spec = _wide_dense(2**27 - 1)       # 57-bit products rounded one by one to 60 bits
     emu = Emulator(spec, engine_min_events=0)
     assert not emu.float_mode
     x = np.random.default_rng(0).normal(0, 100, (500, 4))
@@ -130,8 +139,7 @@ def test_int64_path_falls_back_to_numpy_with_a_reason():
                          .predict_mantissa(x), strict=True):
         np.testing.assert_array_equal(got, want)
     assert emu.generated_engine() is None
-    assert "layer 'd': sums of up to 2**58 LSBs, beyond float64's exact range" in \
-        emu.engine_reason
+    assert "layer 'd': per-product rounding on values beyond float64" in emu.engine_reason
 
 
 def test_small_calls_and_switches_keep_numpy(monkeypatch):
@@ -145,3 +153,32 @@ def test_small_calls_and_switches_keep_numpy(monkeypatch):
     emu = Emulator(spec, engine_min_events=0)
     assert emu.generated_engine() is None
     assert "TRIGINFER_NO_ENGINE" in emu.engine_reason
+
+
+@needs_cc
+def test_int64_conversions_equal_fixedtype_in_every_mode():
+    """The engine's int64 conversions (``_int_conv``) against FixedType's int64 path: every
+    rounding x overflow mode, ties included, from 48 fractional bits down to 6 and up to 50."""
+    import ctypes
+
+    from triginfer.emulation import compiled
+
+    types = [FixedType.parse(f"fixed<12,6,{r},{o}>") for r in ROUNDINGS for o in OVERFLOWS]
+    types += [FixedType.parse("ufixed<60,10,RND_CONV,SAT>")]        # a left shift (frac 50)
+    src = ["#include <stdint.h>\n"]
+    for k, t in enumerate(types):
+        src.append(compiled._int_conv(t, 48, f"cvi{k}"))
+        src.append(f"void run{k}(const int64_t *m, int64_t *out, int64_t n) "
+                   f"{{ for (int64_t i = 0; i < n; ++i) out[i] = cvi{k}(m[i]); }}\n")
+    lib = ctypes.CDLL(str(engine._compile("int_conv_test", "".join(src))))
+    rng = np.random.default_rng(9)
+    half = np.int64(1) << np.int64(41)
+    m = np.concatenate([rng.integers(-2**58, 2**58, 20_000),
+                        (rng.integers(-5000, 5000, 5000) << 42) + half,      # exact ties
+                        (rng.integers(-5000, 5000, 5000) << 42),
+                        rng.integers(-2**45, 2**45, 5000)]).astype(np.int64)
+    for k, t in enumerate(types):
+        out = np.empty_like(m)
+        getattr(lib, f"run{k}")(ctypes.c_void_p(m.ctypes.data), ctypes.c_void_p(out.ctypes.data),
+                                ctypes.c_int64(len(m)))
+        np.testing.assert_array_equal(out, t.requantize(m, 48), err_msg=str(t))
