@@ -23,16 +23,19 @@ wrapped or saturated, ``* 2**-f``) keeps only the steps that can act (no
 rounding where the values have no bits below the type's LSB, no overflow step
 where they cannot leave its range). This also admits specs whose declared types
 are wider than 52 bits while the values that occur are not (hls4ml's wide
-default accumulators). The numpy emulator stays the reference: the tests compare
-the two in every rounding and overflow mode and with hls4ml's C simulation on
-every model of the zoo.
+default accumulators). Linear maps whose products and partial sums are proven
+below 2**24 run in float32 (twice the lanes); those whose sums need more than 52
+bits run in int64 (below 2**62), their results held as int64 mantissas for the
+linear maps and relus that read them. The numpy emulator stays the reference: the
+tests compare the two in every rounding and overflow mode and with hls4ml's C
+simulation on every model of the zoo.
 
 The source is compiled once with the system C compiler (``-O3 -march=native
 -fopenmp``, never ``-ffast-math``) and cached under ``$TRIGINFER_CACHE`` by the
 hash of the source, flags and CPU (tables over 4096 entries are handed over at
 load time rather than compiled in); the emulator falls back to numpy (and logs
-why once) when a spec has an operation without a C form, values that float64
-cannot hold exactly, or there is no compiler.
+why once) when a spec has an operation without a C form, values neither path can
+hold exactly, or there is no compiler.
 """
 
 from __future__ import annotations
