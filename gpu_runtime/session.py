@@ -74,6 +74,9 @@ class Session:
         if not path.exists():
             raise InputFileError(f"{path}: ONNX model not found; export one with "
                                  "`triginfer export-onnx`")
+        from triginfer.gpu_runtime.triton import load_checked_onnx
+
+        load_checked_onnx(path)   # untrusted: no external data outside its directory
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)

@@ -30,6 +30,13 @@ def _io(value_info) -> tuple[str, str, list[int]]:
     return value_info.name, _TRITON_TYPES.get(tensor.elem_type, "TYPE_FP32"), dims
 
 
+def _invalid(path: Path, exc: Exception) -> Exception:
+    from triginfer.errors import InputFileError
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputFileError(f"{path}: not a valid ONNX model ({first})")
+
+
 def load_checked_onnx(path: str | os.PathLike):
     """``onnx.load`` + ``onnx.checker``: a missing, empty or corrupt file is an
     :class:`~triginfer.errors.InputFileError` naming it."""
@@ -44,10 +51,15 @@ def load_checked_onnx(path: str | os.PathLike):
         raise InputFileError(f"{path}: not an ONNX model (a directory or an empty file)")
     try:
         model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError
+        raise _invalid(path, exc) from exc
+    from triginfer.untrusted import check_onnx_external_data
+
+    check_onnx_external_data(model, path)   # untrusted: before anything reads the data
+    try:
         onnx.checker.check_model(model)
-    except Exception as exc:  # protobuf DecodeError, onnx ValidationError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputFileError(f"{path}: not a valid ONNX model ({first})") from exc
+    except Exception as exc:  # onnx ValidationError
+        raise _invalid(path, exc) from exc
     if not model.graph.input or not model.graph.output:
         raise InputFileError(f"{path}: the ONNX graph has no inputs or no outputs")
     return model

@@ -175,15 +175,28 @@ def save_model(model, path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike):
-    """Load a float or QKeras ``.h5`` model saved by :func:`save_model` (or by hand)."""
-    from tensorflow import keras
+    """Load a float or QKeras ``.h5``/``.keras`` model saved by :func:`save_model` (or by hand).
+
+    The file is untrusted: its config is read as data and refused if it carries code
+    (:func:`triginfer.untrusted.check_keras_file`) before Keras deserialises anything;
+    ``.keras`` archives then load with ``safe_mode=True``."""
+    from triginfer.untrusted import check_keras_file
 
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: model file not found")
+    check_keras_file(path)
+    from triginfer.extras import require
+
+    require("tensorflow")
+    require("qkeras")
+    from tensorflow import keras
+
+    kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}
     try:
-        return keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
-    except (OSError, ValueError) as exc:
+        return keras.models.load_model(path, custom_objects=custom_objects(), compile=False,
+                                       **kwargs)
+    except (OSError, ValueError, TypeError) as exc:
         raise InputFileError(f"{path}: cannot load as a Keras/QKeras model ({exc})") from exc
 
 

@@ -219,7 +219,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from triginfer.steps import STEPS, TRAIN_STEPS, preflight, validate_config
 
     cfg = load_config(args.config)
-    validate_config(cfg)
+    validate_config(cfg, need_models=True)
     steps = [s for s in STEPS if s.name in TRAIN_STEPS]
     run_pipeline(cfg, Path(args.out), force=args.force, quiet=args.quiet, steps=steps,
                  preflight=preflight)

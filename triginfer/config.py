@@ -24,6 +24,9 @@ from triginfer.simulation import SimulationConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "muon_pt_dnn.yaml"
 
+#: Fewest muon events a simulated run accepts (each split fraction needs events).
+MIN_SIMULATED_EVENTS = 100
+
 #: Sections owned by later pipeline stages; kept as plain mappings here.
 STAGE_SECTIONS = ("models", "bdts", "training", "quantization", "pruning", "metrics", "firmware",
                   "rtl", "emulation", "runtime", "budgets", "report")
@@ -79,6 +82,10 @@ class DataConfig:
             raise ConfigError(f"data.split must be 3 fractions summing to 1, got {self.split}")
         if not isinstance(self.min_stations, int) or not 1 <= self.min_stations <= 4:
             raise ConfigError(f"data.min_stations must lie in 1..4, got {self.min_stations}")
+        if self.source == "simulate" and self.events < MIN_SIMULATED_EVENTS:
+            raise ConfigError(f"data.events must be at least {MIN_SIMULATED_EVENTS} to simulate "
+                              f"(fewer leave the train/validation/test split empty), got "
+                              f"{self.events}")
         self.branch_map_obj()  # validates layout and names
 
     def branch_map_obj(self) -> BranchMap:

@@ -8,6 +8,10 @@ from types import ModuleType
 from triginfer.errors import MissingExtraError
 
 _EXTRA_OF = {
+    "tensorflow": "keras2",
+    "qkeras": "keras2",
+    "tensorflow_model_optimization": "keras2",
+    "tf2onnx": "keras2",
     "dask": "dask",
     "dask.distributed": "dask",
     "distributed": "dask",

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,6 +155,27 @@ class SimulationConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` if a parameter is out of its physical range."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            items = value if isinstance(value, list | tuple) else (value,)
+            if not items or any(isinstance(v, bool) or not isinstance(v, int | float)
+                                or not math.isfinite(v) for v in items):
+                raise ConfigError(f"simulation.{f.name} must be a finite number (one per "
+                                  f"station for the lists), got {value!r}")
+        if not isinstance(self.bend_bits, int):
+            raise ConfigError(f"simulation.bend_bits must be an integer, got {self.bend_bits!r}")
+        for name in ("phi_resolution_rad", "theta_resolution_deg", "bend_noise_units",
+                     "theta_min_deg"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"simulation.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("theta_lsb_deg", "bunch_crossing_rate_hz"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"simulation.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.minbias_muon_fraction <= 1:
+            raise ConfigError("simulation.minbias_muon_fraction must be a probability in [0, 1]")
+        for name in ("station_z_cm", "bend_units_gev"):
+            if min(getattr(self, name)) <= 0:
+                raise ConfigError(f"simulation.{name} values must be > 0")
         for name in ("station_z_cm", "bending_rad_gev", "multiple_scattering_rad_gev",
                      "bend_units_gev", "station_efficiency"):
             value = tuple(getattr(self, name))

@@ -659,14 +659,19 @@ def _check_type(path: str, value: Any, kind: str, *, low: float | None = None,
         raise ConfigError(f"{path}: must be >= {low:g}, got {value!r}")
 
 
-def validate_config(cfg) -> None:
+def validate_config(cfg, *, need_models: bool = False) -> None:
     """Check every section a run will read, with each key's path in the message, before any
-    step runs (so a typo in ``firmware`` is not found after training)."""
+    step runs (so a typo in ``firmware`` is not found after training). ``need_models``:
+    the command trains, so an empty ``models`` list is an error too."""
     from triginfer.latency_bench import budget_from_config
     from triginfer.trigger_models.training import TrainingConfig
     from triginfer.trigger_models.workflow import parse_models
 
     models = parse_models(cfg.sections.get("models"))
+    if need_models and not models:
+        raise ConfigError(f"{cfg.source_path or 'config'}: no models to train (section "
+                          "'models' is empty or missing); add a model entry, or use "
+                          "`triginfer simulate` for data only")
     from triginfer.trigger_models.workflow import parse_bdts
 
     parse_bdts(cfg.sections.get("bdts"))

@@ -427,6 +427,12 @@ BAD_CONFIG_VALUES = [
     ("pruning", "target_sparsity", 0.5, "pruning: this section is not read"),
     ("data", "split", "abc", "data.split"),
     ("data", "events", -10, "data.events"),
+    ("data", "events", 0, "data.events must be at least"),
+    ("data", "events", 5, "data.events must be at least"),
+    ("simulation", "pt_min", "low", "simulation.pt_min must be a finite number"),
+    ("simulation", "station_efficiency", [1, 1], "simulation.station_efficiency"),
+    ("simulation", "bunch_crossing_rate_hz", 0, "simulation.bunch_crossing_rate_hz"),
+    ("simulation", "phi_resolution_rad", float("nan"), "simulation.phi_resolution_rad"),
     ("data", "step_size", 0, "data.step_size"),
     ("data", "source", "banana", "data.source"),
     ("bdts", None, {"name": "x"}, "bdts"),
@@ -565,6 +571,12 @@ def _cases() -> list[Case]:
                 return {"bad": str(tmp / "bad.yaml")}
             cases.append(Case(f"{command} config [{section}.{key}={value!r}]",
                               [command, "{bad}", "--out", "{out}/run"], prepare, message))
+    for models in ([], None):   # `train` needs models (`run` without them does the data steps)
+        def prepare(tmp, goods, models=models):
+            (tmp / "bad.yaml").write_text(yaml.safe_dump(_config_doc("models", None, models)))
+            return {"bad": str(tmp / "bad.yaml")}
+        cases.append(Case(f"train config [models={models!r}]",
+                          ["train", "{bad}", "--out", "{out}/run"], prepare, "no models to train"))
     for how, edit in DATA_BREAKS.items():
         for command, make in DATA_COMMANDS.items():
             def prepare(tmp, goods, edit=edit, make=make):
