@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,13 +220,64 @@ def _local_results(spec: FirmwareSpec, paths, tree, bmap, step_size) -> Iterator
         offset += len(sample)
 
 
+#: Seconds to wait for a Dask scheduler to answer (``emulate --connect-timeout``).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _connect(distributed, scheduler: str, timeout: float):
+    """A client of the scheduler at ``scheduler``; no answer within ``timeout`` is one line."""
+    from triginfer.errors import ClusterError
+
+    try:
+        return distributed.Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s ({reason}); "
+            "start one with `dask scheduler` (and `dask worker ADDRESS`), check the address, or "
+            "raise --connect-timeout") from exc
+
+
+def _result(client, future, scheduler: str, timeout: float) -> dict:
+    """``future.result()``, but a scheduler lost for longer than ``timeout`` is a ClusterError
+    (the client would otherwise wait for it to come back)."""
+    from concurrent.futures import CancelledError
+
+    from distributed import TimeoutError as DaskTimeout
+
+    from triginfer.errors import ClusterError
+
+    lost_since = None
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except (DaskTimeout, TimeoutError):
+            pass
+        except (OSError, CancelledError) as exc:   # CommClosedError, FutureCancelledError
+            raise ClusterError(f"lost the Dask scheduler at {scheduler!r} mid-run ({exc}); "
+                               "nothing was written, run again") from exc
+        if client.status == "running":
+            lost_since = None
+            continue
+        lost_since = lost_since or time.monotonic()
+        if time.monotonic() - lost_since > timeout:
+            raise ClusterError(f"lost the Dask scheduler at {scheduler!r} mid-run (no answer "
+                               f"for {timeout:g} s); nothing was written, run again")
+
+
 def _dask_results(spec_dir: Path, chunks: list[_Chunk], bmap: BranchMap, workers: int | None,
-                  scheduler: str | None) -> Iterator[dict]:
+                  scheduler: str | None, connect_timeout: float = CONNECT_TIMEOUT_S
+                  ) -> Iterator[dict]:
     from triginfer.extras import require
 
     distributed = require("dask.distributed")
+    quiet = logging.getLogger("distributed").level
+    if quiet > logging.WARNING:   # the CLI silenced Dask: its child loggers too (their levels
+        for name in list(logging.root.manager.loggerDict):   # come from Dask's own config)
+            if name.startswith("distributed."):
+                logging.getLogger(name).setLevel(quiet)
     if scheduler:
-        client = distributed.Client(scheduler)
+        client = _connect(distributed, scheduler, connect_timeout)
         cluster = None
     else:
         import signal
@@ -254,9 +306,11 @@ def _dask_results(spec_dir: Path, chunks: list[_Chunk], bmap: BranchMap, workers
                     _emulate_chunk, str(spec_dir), chunks[submitted], bmap.layout,
                     dict(bmap.names), pure=False)
                 submitted += 1
-            yield pending.pop(index).result()
+            yield _result(client, pending.pop(index), scheduler or "local cluster",
+                          connect_timeout)
     finally:
-        client.close()
+        with contextlib.suppress(Exception):   # a lost scheduler cannot be told goodbye
+            client.close(timeout=2)
         if cluster is not None:
             cluster.close()
 
@@ -265,7 +319,7 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
                   out: str | os.PathLike, *, tree: str = "muons",
                   branch_map: BranchMap | None = None, step_size: int = 200_000,
                   workers: int | None = None, scheduler: str | None = None,
-                  progress: bool = True) -> dict:
+                  connect_timeout: float = CONNECT_TIMEOUT_S, progress: bool = True) -> dict:
     """Emulate every event of ``inputs`` and write the predictions to ``out``; returns a summary."""
     from tqdm.auto import tqdm
 
@@ -291,7 +345,8 @@ def emulate_files(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLik
     bar = tqdm(total=n_total, unit="ev", desc="emulating", disable=True if not progress else None)
     try:
         if workers or scheduler:
-            results = _dask_results(spec_dir, chunks, bmap, workers, scheduler)
+            results = _dask_results(spec_dir, chunks, bmap, workers, scheduler,
+                                    connect_timeout)
         else:
             results = _local_results(spec, paths, tree, bmap, step_size)
         for columns in results:

@@ -513,7 +513,8 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         tree = args.tree or data.tree
     summary = emulate_files(args.firmware, args.input, args.out, tree=tree or "muons",
                             branch_map=bmap, step_size=args.step_size, workers=args.workers,
-                            scheduler=args.scheduler, progress=not args.quiet)
+                            scheduler=args.scheduler, connect_timeout=args.connect_timeout,
+                            progress=not args.quiet)
     print(f"emulated {summary['events']} events in {summary['chunks']} chunks -> {args.out}")
     if args.monitor:
         from triginfer.emulation import Emulator
@@ -1031,6 +1032,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-size", type=_positive_int, default=200_000, help="events per chunk")
     p.add_argument("--workers", type=_positive_int, default=None, help="local Dask workers (extra 'dask')")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    p.add_argument("--connect-timeout", type=_positive_float, default=10.0,
+                   help="seconds to wait for the scheduler to answer (at the start, or after "
+                        "losing it mid-run) before giving up with one line")
     p.add_argument("--monitor", action="store_true", help="print the per-layer overflow table")
     p.add_argument("--monitor-events", type=_positive_int, default=1_000_000,
                    help="events (per file) the overflow table covers")

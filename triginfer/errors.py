@@ -37,5 +37,9 @@ class ShapeError(TrigInferError):
     """An input array has the wrong shape for the model or firmware."""
 
 
+class ClusterError(TrigInferError):
+    """A Dask scheduler cannot be reached, or was lost in the middle of a run."""
+
+
 class MissingExtraError(TrigInferError, ModuleNotFoundError):
     """An optional dependency is not installed; the message names the pip extra."""
