@@ -14,13 +14,14 @@ complete, so an interrupted step leaves the previous complete result or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from triginfer.config import RunConfig
-from triginfer.errors import TrigInferError
+from triginfer.errors import ConfigError, TrigInferError
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +152,58 @@ def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = Fa
     created = None if run_dir.exists() else created
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps,
-                          preflight=preflight)
+        with run_lock(run_dir):
+            return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps,
+                              preflight=preflight)
     except TrigInferError:
         # A run that made nothing leaves nothing behind; once a step has written its
         # results they stay (a failure never deletes what an earlier step made).
         if created and not _finished_outputs(run_dir, steps or default_steps()):
             shutil.rmtree(created, ignore_errors=True)
         raise
+
+
+LOCK_NAME = ".triginfer.lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run_dir>/.triginfer.lock`` (an exclusive ``flock``) while a run writes there.
+
+    A second run with the same output directory is refused with one line naming the first
+    one's process id, so two runs never mix their outputs. The file is removed on the way
+    out (a waiting process re-checks that it locked the file that is still there)."""
+    import fcntl
+
+    path = run_dir / LOCK_NAME
+    while True:
+        fh = open(path, "a+")   # noqa: SIM115 (held for the whole run)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise ConfigError(f"{run_dir}: another triginfer run (process {holder}) is writing "
+                              "this run directory; wait for it to finish or choose another "
+                              "--out") from None
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()            # the holder removed the file as we opened it: lock the new one
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fh.close()
 
 
 def _finished_outputs(run_dir: Path, steps: list[Step]) -> list[Path]:

@@ -85,3 +85,58 @@ def test_a_config_change_redoes_exactly_the_steps_that_read_it(section, key, val
     doc.setdefault(section, {})[key] = value
     after = step_keys(config_from_dict(doc))
     assert {name for name in before if before[name] != after[name]} == redone
+
+
+def test_two_runs_with_one_output_never_mix(tmp_path):
+    """A second run into a directory another process is writing is refused with one line
+    (naming that process); once the first is done the directory is free again."""
+    import subprocess
+    import sys
+    import time
+
+    from triginfer.pipeline import LOCK_NAME
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    ran = []
+
+    def step(ctx):
+        ran.append(1)
+        return {}
+
+    steps = [Step("only", step, ())]
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from triginfer.pipeline import run_lock\n"
+         f"with run_lock(Path({str(run_dir)!r})):\n"
+         "    print('locked', flush=True); time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match=rf"another triginfer run \(process {holder.pid}\)"):
+            run_pipeline(load_config(None), run_dir, steps=steps)
+        assert not ran
+        assert (run_dir / LOCK_NAME).exists()     # the holder's lock is left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.05)
+    run_pipeline(load_config(None), run_dir, steps=steps)   # a killed holder frees it
+    assert ran == [1]
+    assert not (run_dir / LOCK_NAME).exists()
+
+
+def test_second_triginfer_run_is_one_line(cli, tmp_path):
+    from triginfer.pipeline import run_lock
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {events: 200, minbias_events: 0}\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with run_lock(run_dir):
+        result = cli("run", cfg, "--out", run_dir)
+    assert result.code == 2
+    assert result.err.strip().startswith("triginfer: error:")
+    assert len(result.err.strip().splitlines()) == 1
+    assert "another triginfer run" in result.err
+    assert sorted(p.name for p in run_dir.iterdir()) == []
