@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from triginfer.errors import TrigInferError, UnsupportedModelError
+from triginfer.errors import InputFileError, TrigInferError, UnsupportedModelError
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -1005,7 +1005,11 @@ class CompiledModel:
             raise NoCForm(str(exc)) from exc
         gen = _Gen(program, arrays, emulator)
         source, self.block, self.in_sizes, self.out_sizes = gen.source()
-        path = engine._compile("spec", source, flags=FLAGS, timeout=600)
+        # TRIGINFER_ENGINE_OPT (e.g. -O1) trades speed for compile time: the spec fuzzer
+        # compiles hundreds of one-off specs; the default is FLAGS' -O3
+        opt = os.environ.get("TRIGINFER_ENGINE_OPT")
+        flags = [opt, *FLAGS[1:]] if opt in ("-O0", "-O1", "-O2", "-O3") else FLAGS
+        path = engine._compile("spec", source, flags=flags, timeout=600)
         with _LOAD_LOCK:
             self.lib = ctypes.CDLL(str(path))
             if str(path) not in _EXTERNAL:   # the library's tables point into these for good
@@ -1035,7 +1039,13 @@ def build(spec, emulator) -> tuple[CompiledModel | None, str]:
     """The emulator's compiled engine, or ``(None, reason)`` when it cannot be built."""
     if os.environ.get("TRIGINFER_NO_ENGINE"):
         return None, "TRIGINFER_NO_ENGINE is set"
+    from triginfer.hls_export.spec import SPEC_FAULTS
+
     try:
         return CompiledModel(spec, emulator), ""
+    except SPEC_FAULTS as exc:   # the numpy reference ran this spec: a corrupt spec, told once
+        raise InputFileError(f"firmware {spec.name!r}: the generated engine cannot be built "
+                             f"({type(exc).__name__}: {str(exc)[:200]}); the spec is "
+                             "inconsistent, re-export the firmware") from exc
     except (NoCForm, OSError, RuntimeError, subprocess.SubprocessError) as exc:
         return None, (str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))

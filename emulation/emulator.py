@@ -41,7 +41,7 @@ from triginfer.emulation.layers.base import (
     narrowest_holding,
 )
 from triginfer.errors import BadValueError, ShapeError, UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
+from triginfer.hls_export.spec import FirmwareSpec, SpecLayer, layer_guard
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -185,20 +185,8 @@ class Emulator:
         bounds: dict[str, float] = {}
         widest: dict[str, int] = {}
         for layer in spec.layers:
-            kind = registry[layer.kind]
-            in_types = [self._types[name] for name in layer.inputs]
-            self._in_types[layer.name] = in_types
-            plan = kind.prepare(layer, in_types)
-            self._plans[layer.name] = plan
-            declared = layer.fixed("result")
-            result = declared if layer.kind == "input" else self._held_type(
-                layer, kind, plan, in_types, declared)
-            bounds[layer.name] = (max_abs(result) if layer.kind == "input"
-                                  else float(kind.bound(layer, plan, in_types)))
-            bounds[layer.name] = max(bounds[layer.name], max_abs(result))
-            widest[layer.name] = max([result.width] + [layer.fixed(t).width for t in layer.types
-                                                      if t != "result"])
-            self._types[layer.name] = result
+            with layer_guard(spec.name, layer, "emulator"):
+                self._prepare_layer(layer, registry[layer.kind], bounds, widest)
         worst = max(bounds, key=bounds.get)
         wide = max(widest, key=widest.get)
         if widest[wide] > 62:
@@ -216,6 +204,22 @@ class Emulator:
         #: The widest type the emulator holds (after narrowing wide results).
         self.max_width = max(widest.values())
         self.bounds = bounds
+
+    def _prepare_layer(self, layer, kind, bounds: dict, widest: dict) -> None:
+        """A layer's plan, the type its result is held in, and its value bound."""
+        in_types = [self._types[name] for name in layer.inputs]
+        self._in_types[layer.name] = in_types
+        plan = kind.prepare(layer, in_types)
+        self._plans[layer.name] = plan
+        declared = layer.fixed("result")
+        result = declared if layer.kind == "input" else self._held_type(
+            layer, kind, plan, in_types, declared)
+        bounds[layer.name] = (max_abs(result) if layer.kind == "input"
+                              else float(kind.bound(layer, plan, in_types)))
+        bounds[layer.name] = max(bounds[layer.name], max_abs(result))
+        widest[layer.name] = max([result.width] + [layer.fixed(t).width for t in layer.types
+                                                  if t != "result"])
+        self._types[layer.name] = result
 
     @staticmethod
     def _held_type(layer, kind, plan, in_types, declared: FixedType) -> FixedType:
@@ -405,26 +409,27 @@ class Emulator:
         tensors: dict[str, EmuTensor] = {}
         inputs = dict(zip(self.spec.inputs, block, strict=True))
         for layer in self.spec.layers:
-            result = self._types[layer.name]
-            if layer.kind == "input":
-                rounded = result.round_float(inputs[layer.name])
-                if stats is not None:
-                    run._stat(layer, "result", result).update(rounded, result)
-                m = result.apply_overflow(rounded)
-                if self.float_mode:  # in range now: exact as float64
-                    m = m.astype(np.float64)
+            with layer_guard(self.spec.name, layer, "emulator"):
+                result = self._types[layer.name]
+                if layer.kind == "input":
+                    rounded = result.round_float(inputs[layer.name])
+                    if stats is not None:
+                        run._stat(layer, "result", result).update(rounded, result)
+                    m = result.apply_overflow(rounded)
+                    if self.float_mode:  # in range now: exact as float64
+                        m = m.astype(np.float64)
+                    tensors[layer.name] = EmuTensor(m, result.frac)
+                    continue
+                kind = registry[layer.kind]
+                xs = [tensors[name] for name in layer.inputs]
+                value = kind.emulate(layer, self._plans[layer.name], xs, run)
+                if kind.converts_result:
+                    # a fresh array (not a view of an input) may be rounded in place
+                    owned = not any(np.may_share_memory(value.m, x.m) for x in xs)
+                    m = run.convert(layer, "result", result, value.m, value.frac, owned=owned)
+                else:
+                    m = value.m
                 tensors[layer.name] = EmuTensor(m, result.frac)
-                continue
-            kind = registry[layer.kind]
-            xs = [tensors[name] for name in layer.inputs]
-            value = kind.emulate(layer, self._plans[layer.name], xs, run)
-            if kind.converts_result:
-                # a fresh array (not a view of an input) may be rounded in place
-                owned = not any(np.may_share_memory(value.m, x.m) for x in xs)
-                m = run.convert(layer, "result", result, value.m, value.frac, owned=owned)
-            else:
-                m = value.m
-            tensors[layer.name] = EmuTensor(m, result.frac)
         n = len(block[0])
         return [tensors[name].m.reshape(n, -1).astype(np.int64) for name in self.spec.outputs]
 

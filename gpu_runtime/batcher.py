@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from triginfer.errors import ShapeError, TrigInferError
+from triginfer.errors import BadValueError, ShapeError, TrigInferError
 
 
 class QueueFullError(TrigInferError):
@@ -95,6 +95,11 @@ class DynamicBatcher:
         elif self.input_shape and tuple(x.shape[1:]) != self.input_shape:
             raise ShapeError(f"request shape {x.shape} matches neither an event "
                              f"{self.input_shape} nor a batch of them")
+        if x.dtype.kind not in "biuf":
+            raise ShapeError(f"request of dtype {x.dtype}: give numbers")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise BadValueError("request holds NaN/inf values; it is refused alone (the batch "
+                                "it would have joined runs without it)")
         request = _Request(x, Future(), time.perf_counter(), single)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -148,18 +153,33 @@ class DynamicBatcher:
             try:
                 x = np.concatenate([r.x for r in batch]) if len(batch) > 1 else batch[0].x
                 out = np.asarray(self._run(x)).reshape(len(x), -1)
-            except Exception as exc:  # every request of the batch learns why
+            except Exception as exc:
+                if len(batch) == 1:
+                    batch[0].future.set_exception(exc)
+                    continue
+                # one bad request must not fail the others: run each alone, so only the
+                # request that fails by itself learns why
                 for r in batch:
-                    r.future.set_exception(exc)
+                    self._answer([r], None)
                 continue
-            now = time.perf_counter()
-            start = 0
-            for r in batch:
-                part = out[start:start + len(r.x)]
-                start += len(r.x)
-                r.future.set_result(part[0] if r.single else part)
-                self.stats.latencies.append(now - r.submitted)
-            self.stats.batch_sizes.append(len(x))
+            self._answer(batch, out)
+
+    def _answer(self, batch: list[_Request], out: np.ndarray | None) -> None:
+        """Set every request's result from ``out`` (the batch's outputs; None: run it now)."""
+        if out is None:
+            try:
+                out = np.asarray(self._run(batch[0].x)).reshape(len(batch[0].x), -1)
+            except Exception as exc:
+                batch[0].future.set_exception(exc)
+                return
+        now = time.perf_counter()
+        start = 0
+        for r in batch:
+            part = out[start:start + len(r.x)]
+            start += len(r.x)
+            r.future.set_result(part[0] if r.single else part)
+            self.stats.latencies.append(now - r.submitted)
+        self.stats.batch_sizes.append(start)
 
     def close(self, cancel: bool = False, timeout: float | None = None) -> None:
         """Stop accepting requests; finish (or with ``cancel`` fail) every pending one."""

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from triginfer.errors import UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec
+from triginfer.hls_export.spec import FirmwareSpec, layer_guard
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -550,7 +550,8 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
             continue
         kind = registry[layer.kind]
         xs = [tensors[name] for name in layer.inputs]
-        m, frac = kind.onnx(g, layer, emulator._plans[layer.name], xs)
+        with layer_guard(spec.name, layer, "bit-exact ONNX"):
+            m, frac = kind.onnx(g, layer, emulator._plans[layer.name], xs)
         if kind.converts_result:
             m = g.convert(m, frac, result)
         tensors[layer.name] = (m, result.frac)

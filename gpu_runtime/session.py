@@ -90,7 +90,8 @@ class Session:
         except Exception as exc:
             if isinstance(exc, TrigInferError):
                 raise
-            raise InputFileError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise InputFileError(f"{path}: ONNX Runtime cannot load it ({first})") from exc
         self.provider = self.session.get_providers()[0]
         metas = self.session.get_inputs()
         self.input_names = [m.name for m in metas]

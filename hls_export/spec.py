@@ -19,18 +19,45 @@ inputs are, a schema version) and ``firmware_spec.npz`` (the arrays, keyed
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from triginfer.errors import InputFileError
+from triginfer.errors import InputFileError, TrigInferError
 from triginfer.quantization.fixed import FixedType
 
+#: What a malformed spec can raise inside a kind's own code (a bug is never hidden: a spec
+#: that hls4ml wrote passes validation and the zoo tests run every kind on every target).
+SPEC_FAULTS = (KeyError, ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError,
+               AttributeError)
+
+
+@contextlib.contextmanager
+def layer_guard(spec_name: str, layer, target: str) -> Iterator[None]:
+    """Turn an exception a malformed layer raises in ``target``'s code (the emulator, the
+    generated engine, the ONNX builder, ...) into a one-line :class:`InputFileError` naming
+    the layer, so a corrupt or hostile spec never escapes as a traceback."""
+    try:
+        yield
+    except TrigInferError:
+        raise
+    except SPEC_FAULTS as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise InputFileError(
+            f"firmware {spec_name!r}: layer {layer.name!r} ({layer.kind}) is inconsistent "
+            f"({target}: {type(exc).__name__}: {first}); re-export the firmware") from exc
+
+
 SCHEMA_VERSION = 2
+#: The most values one tensor may hold per event (a trigger firmware holds thousands).
+MAX_TENSOR_VALUES = 1 << 20
 #: Schema versions :meth:`FirmwareSpec.load` reads (1: a chain of layers).
 READABLE_SCHEMAS = (1, 2)
 JSON_NAME = "firmware_spec.json"
@@ -162,6 +189,19 @@ class FirmwareSpec:
             if self.layer(name).kind != "input":
                 raise ValueError(f"input {name!r} is a {self.layer(name).kind} layer, not an "
                                  "input layer")
+        for role, names in (("input", self.inputs), ("output", self.outputs)):
+            if len(set(names)) != len(names):
+                raise ValueError(f"the spec names {role} {names}, with repeats")
+        for name in self.outputs:
+            if self.layer(name).kind == "input":
+                raise ValueError(f"output {name!r} is an input layer (the firmware would "
+                                 "compute nothing)")
+        declared = set(self.inputs)
+        stray = [layer.name for layer in self.layers if layer.kind == "input"
+                 and layer.name not in declared]
+        if stray:
+            raise ValueError(f"input layers {stray} are not among the spec's inputs "
+                             f"{self.inputs}")
 
     # --- inputs and outputs (the first ones, for single-input/output models) ------------
     @property
@@ -330,6 +370,10 @@ class FirmwareSpec:
                 if not all(isinstance(v, int | np.integer) and v > 0 for v in shape):
                     raise InputFileError(f"{where}: layer {layer.name!r}: {role} shape "
                                          f"{list(shape)} is not a list of positive sizes")
+                if math.prod(int(v) for v in shape) > MAX_TENSOR_VALUES:
+                    raise InputFileError(f"{where}: layer {layer.name!r}: {role} shape "
+                                         f"{list(shape)} holds more than {MAX_TENSOR_VALUES} "
+                                         "values per event, far beyond any L1 firmware")
             if len(layer.inputs) == 1:
                 source = self.layer(layer.inputs[0])
                 if np.prod(source.output_shape) != np.prod(layer.input_shape):
@@ -337,6 +381,12 @@ class FirmwareSpec:
                         f"{where}: layer {layer.name!r} reads {source.name!r} as shape "
                         f"{list(layer.input_shape)}, but {source.name!r} writes "
                         f"{list(source.output_shape)}; re-export the firmware")
+            for key, value in layer.params.items():
+                if (key.endswith("_size") or key.startswith("n_")) and (
+                        isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                    raise InputFileError(f"{where}: layer {layer.name!r}: parameter {key!r} is "
+                                         f"{value!r}, not a positive integer; re-export the "
+                                         "firmware")
             for key, array in layer.arrays.items():
                 _check_array(where, layer, key, array)
             kind = registry().get(layer.kind)
@@ -346,7 +396,7 @@ class FirmwareSpec:
                     f"triginfer does not know (known: {', '.join(sorted(registry()))})")
             try:
                 kind.validate(layer, [self.layer(n) for n in layer.inputs])
-            except (KeyError, ValueError, IndexError) as exc:
+            except SPEC_FAULTS as exc:
                 raise InputFileError(f"{where}: layer {layer.name!r} ({layer.kind}): "
                                      f"{exc}; re-export the firmware") from exc
 

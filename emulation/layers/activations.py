@@ -30,6 +30,7 @@ class ElementwiseKind(LayerKind):
     """An activation applied to every value."""
 
     activations: tuple[str, ...] = ()
+    elementwise = True
 
     def matches(self, hls_layer):
         return (hls_layer.class_name in ("Activation", "QActivation", "ParametrizedActivation",

@@ -64,6 +64,8 @@ class LayerKind:
     has_onnx: bool = True
     #: Number of tensors the layer reads (None: any number >= 1).
     n_inputs: int | None = 1
+    #: Whether the layer maps every input value to one output value (same size in and out).
+    elementwise: bool = False
 
     # --- reading ---------------------------------------------------------------------------
     def matches(self, hls_layer) -> bool:
@@ -82,6 +84,9 @@ class LayerKind:
         if self.n_inputs is not None and len(producers) != self.n_inputs:
             raise ValueError(f"reads {len(producers)} tensors, a {self.kind} layer reads "
                              f"{self.n_inputs}")
+        if self.elementwise and math.prod(layer.output_shape) != math.prod(layer.input_shape):
+            raise ValueError(f"an elementwise {self.kind} layer maps {list(layer.input_shape)} "
+                             f"to {list(layer.output_shape)}")
         for key in self.required_arrays(layer):
             if key not in layer.arrays:
                 raise KeyError(f"array {key!r} missing")

@@ -32,6 +32,7 @@ class Linear(LayerKind):
 
     kind = "linear"
     summary = "linear activation (a type conversion)"
+    elementwise = True
 
     def matches(self, hls_layer):
         return (hls_layer.class_name in ("Activation", "QActivation", "Linear")

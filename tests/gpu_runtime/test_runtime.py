@@ -169,6 +169,39 @@ def test_batcher_backpressure_close_and_cancel():
             f.result()
 
 
+def test_one_malformed_request_fails_alone():
+    """A request of the wrong shape, with NaN, or one the model itself fails on fails by
+    itself; the requests batched with it are answered."""
+    from triginfer.errors import BadValueError, ShapeError
+
+    class Model:              # a session-like model: (3,) inputs; it fails on negative ones
+        input_shape = (3,)
+        calls: list[int] = []
+
+        def run(self, x):
+            self.calls.append(len(x))
+            if (x < 0).any():
+                raise ValueError("negative input")
+            return x.sum(axis=1, keepdims=True)
+
+    model = Model()
+    with DynamicBatcher(model, max_batch_size=64, max_queue_delay_us=50_000) as batcher:
+        good = [batcher.submit(np.full(3, float(i))) for i in range(5)]
+        with pytest.raises(ShapeError):
+            batcher.submit(np.ones((2, 4)))
+        with pytest.raises(BadValueError, match="NaN"):
+            batcher.submit(np.array([1.0, np.nan, 2.0]))
+        with pytest.raises(ShapeError, match="dtype"):
+            batcher.submit(np.array(["a", "b", "c"]))
+        bad = batcher.submit(np.array([1.0, -1.0, 0.0]))
+        more = [batcher.submit(np.full(3, float(i))) for i in range(5, 9)]
+        with pytest.raises(ValueError, match="negative"):
+            bad.result(timeout=10)
+        answers = [f.result(timeout=10)[0] for f in good + more]
+    assert answers == [3.0 * i for i in range(9)]
+    assert max(model.calls) == 10       # the bad request and the good ones shared a batch
+
+
 def test_triton_repository_parses_as_model_config(bitexact, tmp_path):
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
@@ -219,6 +252,14 @@ def test_float_onnx_within_1e6_and_cli(cli, tmp_path):
     assert "exactly one of --model" in bad.err
 
 
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return " avx512f" in fh.read()
+    except OSError:
+        return False
+
+
 @pytest.mark.slow
 def test_keras_order_export_equals_keras(tmp_path):
     """Float Conv1D/Dense models exported in TensorFlow's summation order: every layer with
@@ -239,7 +280,13 @@ def test_keras_order_export_equals_keras(tmp_path):
     trunk = keras.Model(inputs, h)
     model = keras.Model(inputs, keras.layers.Dense(1, name="out")(h))
     x = np.random.default_rng(5).normal(0, 3, (20000, 9, 5)).astype(np.float32)
-    for m, exact in ((trunk, True), (model, False)):
+    # ONNX Runtime's MatMul adds in TensorFlow's order on the AVX-512 CPUs the export was
+    # measured on; on an AVX2-only AMD EPYC the strided Conv1D and the 32-input Dense differ
+    # by up to 1.9e-6 (a 64-input Dense alone still agrees), so there only the 1e-6 bound of
+    # the one-unit layer is asserted
+    fma_order = _has_avx512()
+    print(f"bit-for-bit expected (AVX-512): {fma_order}")
+    for m, exact in ((trunk, fma_order), (model, False)):
         got = Session(export_onnx(m, tmp_path / f"{m.name}.onnx"), device="cpu").run(x)
         want = m.predict(x, batch_size=4096, verbose=0).reshape(len(x), -1)
         if exact:
