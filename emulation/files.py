@@ -31,7 +31,7 @@ import numpy as np
 from triginfer.errors import ConfigError
 from triginfer.features import engineered_features, has_track, station_features
 from triginfer.hls_export.spec import FirmwareSpec
-from triginfer.rootio import BranchMap, iterate_sample, open_tree
+from triginfer.rootio import BranchMap, iterate_sample, open_tree, read_errors
 from triginfer.simulation import Sample
 
 log = logging.getLogger(__name__)
@@ -149,10 +149,11 @@ def _emulate_chunk(spec_dir: str, chunk: _Chunk, layout: str, names: dict[str, s
 
     spec = load_firmware(spec_dir)
     bmap = BranchMap(layout=layout, names=names)
-    ttree = uproot.open(chunk.path)[chunk.tree]
-    wanted = [bmap.branch(c) for c in bmap.required()]
-    arrays = ttree.arrays(wanted, entry_start=chunk.start, entry_stop=chunk.stop,
-                          library="ak" if layout == "jagged" else "np")
+    with read_errors(chunk.path, chunk.tree):
+        ttree = uproot.open(chunk.path)[chunk.tree]
+        wanted = [bmap.branch(c) for c in bmap.required()]
+        arrays = ttree.arrays(wanted, entry_start=chunk.start, entry_stop=chunk.stop,
+                              library="ak" if layout == "jagged" else "np")
     sample = sample_from_arrays(Path(chunk.path), chunk.tree, arrays, list(bmap.required()), bmap)
     return emulate_sample(spec, sample, chunk.offset, threads=1)   # one Dask worker, one core
 
@@ -534,10 +535,11 @@ def _column_chunks(spec: FirmwareSpec, path: Path, tree: str | None, step_size: 
         if missing:
             raise ConfigError(f"{path}: columns {missing} not found (has "
                               f"{reader.schema_arrow.names})")
-        for batch in reader.iter_batches(batch_size=step_size, columns=wanted):
-            table = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in wanted}
-            yield [_to_input(n, [table[c] for c in cols], shape, str(path))
-                   for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
+        with read_errors(path):
+            for batch in reader.iter_batches(batch_size=step_size, columns=wanted):
+                table = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in wanted}
+                yield [_to_input(n, [table[c] for c in cols], shape, str(path))
+                       for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
         return
     ttree = open_tree(str(path), tree or "muons")
     missing = [c for c in wanted if c not in ttree.keys()]
@@ -546,9 +548,10 @@ def _column_chunks(spec: FirmwareSpec, path: Path, tree: str | None, step_size: 
 
         raise MissingBranchError(f"{path}: branches {missing} not found in tree "
                                  f"{ttree.name!r}")
-    for arrays in ttree.iterate(wanted, step_size=step_size, library="ak"):
-        yield [_to_input(n, [arrays[c] for c in cols], shape, str(path))
-               for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
+    with read_errors(path, ttree.name):
+        for arrays in ttree.iterate(wanted, step_size=step_size, library="ak"):
+            yield [_to_input(n, [arrays[c] for c in cols], shape, str(path))
+                   for n, cols, shape in zip(spec.inputs, names, shapes, strict=True)]
 
 
 def emulate_columns(spec_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike],

@@ -19,6 +19,7 @@ message names the file, tree and branch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -28,7 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from triginfer.errors import BadValueError, ConfigError, InputFileError, MissingBranchError
+from triginfer.errors import (
+    BadValueError,
+    ConfigError,
+    InputFileError,
+    MissingBranchError,
+    TrigInferError,
+)
 from triginfer.simulation import N_STATIONS, STATION_QUANTITIES, TRUTH_BRANCHES, Sample
 
 log = logging.getLogger(__name__)
@@ -135,6 +142,19 @@ def _corrupt(path: Path, exc: Exception, tree: str | None = None) -> InputFileEr
         f"{where}: reading failed, the file may be truncated or corrupt "
         f"({type(exc).__name__}: {detail}); re-create or re-copy the file"
     )
+
+
+@contextlib.contextmanager
+def read_errors(path: str | os.PathLike, tree: str | None = None) -> Iterator[None]:
+    """Whatever uproot, awkward, pyarrow or a decompressor raises while reading the data of
+    ``path`` (a corrupt basket or page, a truncated file) becomes one
+    :class:`InputFileError` naming the file; triginfer's own errors pass through."""
+    try:
+        yield
+    except TrigInferError:
+        raise
+    except Exception as exc:  # DeserializationError, zlib.error, ArrowInvalid, OSError...
+        raise _corrupt(Path(path), exc, tree) from exc
 
 
 def open_tree(path: str | os.PathLike, tree: str):
@@ -295,15 +315,11 @@ def iterate_sample(
         canonical = _check_branches(path, tree, ttree, branch_map, require_truth)
         file_names = [branch_map.branch(c) for c in canonical]
         library = "ak" if branch_map.layout == "jagged" else "np"
-        try:
+        with read_errors(path, tree):
             chunks = ttree.iterate(file_names, step_size=step_size, library=library,
                                    entry_stop=entry_stop)
             for arrays in chunks:
                 yield sample_from_arrays(path, tree, arrays, canonical, branch_map)
-        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-            if isinstance(exc, InputFileError):
-                raise
-            raise _corrupt(path, exc, tree) from exc
 
 
 def sample_from_arrays(path: Path, tree: str, arrays, canonical: list[str],
