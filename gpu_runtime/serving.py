@@ -228,14 +228,26 @@ class Server:
 
 
 # --- load tests -------------------------------------------------------------------------------
-def _client(protocol: str, url: str):
-    if protocol == "grpc":
-        import tritonclient.grpc as client_mod
-    elif protocol == "http":
-        import tritonclient.http as client_mod
-    else:
+def _client(protocol: str, url: str, timeout: float | None = None):
+    from triginfer.extras import require
+
+    if protocol not in ("grpc", "http"):
         raise ConfigError(f"protocol must be grpc or http, got {protocol!r}")
+    client_mod = require(f"tritonclient.{protocol}")
+    if protocol == "http" and timeout:
+        return client_mod, client_mod.InferenceServerClient(
+            url=url, connection_timeout=timeout, network_timeout=timeout)
     return client_mod, client_mod.InferenceServerClient(url=url)
+
+
+def _statistics_or_none(url: str, model: str, protocol: str) -> dict[str, int] | None:
+    """:func:`statistics`, or None when the server does not answer (it went away)."""
+    try:
+        return statistics(url, model, protocol)
+    except Exception as exc:  # tritonclient's InferenceServerException, connection errors
+        log.warning("Triton at %s: no statistics (%s)", url,
+                    (str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        return None
 
 
 def statistics(url: str, model: str, protocol: str = "grpc") -> dict[str, int]:
@@ -248,14 +260,21 @@ def statistics(url: str, model: str, protocol: str = "grpc") -> dict[str, int]:
             "execution_count": int(entry.get("execution_count", 0))}
 
 
+#: Seconds a load-test request may take before it is counted lost (``loadtest --timeout``).
+REQUEST_TIMEOUT_S = 10.0
+
+
 def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str = "grpc",
              clients: int = 8, requests: int = 500, batch: int = 1,
-             rate: float | None = None, progress: bool = False) -> dict[str, Any]:
+             rate: float | None = None, progress: bool = False,
+             timeout: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
     """Send ``clients`` x ``requests`` requests of ``batch`` events drawn from ``x``; check each
     response against ``model.reference``; report throughput, latency and batching.
 
     ``rate`` (requests/s over all clients): open loop at that offered rate (gRPC requests are
     sent asynchronously on schedule; HTTP clients wait for each answer); None: closed loop.
+    Every request is answered (and checked) or counted ``lost`` within ``timeout`` seconds,
+    also when the server dies mid-run (then the Triton counts are None).
     """
     if clients < 1 or requests < 1 or batch < 1:
         raise ConfigError("clients, requests and batch must be >= 1")
@@ -263,7 +282,7 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
         raise ConfigError(f"offered rate must be > 0, got {rate}")
     n = len(x[0])
     expected = model.reference(x)
-    before = statistics(url, model.name, protocol)
+    before = _statistics_or_none(url, model.name, protocol)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     wrong = [0] * clients
     lost = [0] * clients
@@ -295,7 +314,8 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
             wrong[k] += int(bad)
 
     def worker(k: int) -> None:
-        mod, client = _client(protocol, url)
+        mod, client = _client(protocol, url, timeout)
+        per_request = {"client_timeout": timeout} if protocol == "grpc" else {}
         rng = np.random.default_rng(k)
         t_next = time.perf_counter()
         pending = threading.Semaphore(0)
@@ -322,11 +342,11 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
                         check(k, result, rows, t0)
                     pending.release()
 
-                client.async_infer(model.name, inputs, done, outputs=outs)
+                client.async_infer(model.name, inputs, done, outputs=outs, **per_request)
                 sent += 1
                 continue
             try:
-                result = client.infer(model.name, inputs, outputs=outs)
+                result = client.infer(model.name, inputs, outputs=outs, **per_request)
             except Exception as exc:  # a lost request is counted, the first error kept
                 lost[k] += 1
                 if not errors:
@@ -343,22 +363,24 @@ def loadtest(url: str, model: ServedModel, x: list[np.ndarray], *, protocol: str
     for t in threads:
         t.join()
     seconds = time.perf_counter() - t0
-    after = statistics(url, model.name, protocol)
+    after = _statistics_or_none(url, model.name, protocol)
     lat = np.array([v for per in latencies for v in per]) * 1e6
     sent = clients * requests
-    inferences = after["inference_count"] - before["inference_count"]
-    executions = after["execution_count"] - before["execution_count"]
+    counted = before is not None and after is not None
+    inferences = after["inference_count"] - before["inference_count"] if counted else None
+    executions = after["execution_count"] - before["execution_count"] if counted else None
     return {
         "protocol": protocol, "clients": clients, "requests_per_client": requests,
         "batch": batch, "offered_rate": rate, "requests": sent,
-        "events": sent * batch, "lost": int(sum(lost)), "wrong": int(sum(wrong)),
+        "events": sent * batch, "answered": int(sum(len(v) for v in latencies)),
+        "lost": int(sum(lost)), "wrong": int(sum(wrong)),
         "first_error": errors[0] if errors else None, "seconds": seconds,
         "requests_per_s": sent / seconds, "events_per_s": sent * batch / seconds,
         "latency_p50_us": float(np.percentile(lat, 50)) if lat.size else None,
         "latency_p90_us": float(np.percentile(lat, 90)) if lat.size else None,
         "latency_p99_us": float(np.percentile(lat, 99)) if lat.size else None,
         "triton_inference_count": inferences, "triton_execution_count": executions,
-        "mean_batch": inferences / executions if executions else None,
+        "mean_batch": inferences / executions if counted and executions else None,
     }
 
 

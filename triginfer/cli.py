@@ -652,15 +652,18 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
              for _, shape, dtype in model.inputs]
     wait_ready(args.url, model.name, timeout=args.wait, protocol=args.protocol)
     result = loadtest(args.url, model, x, protocol=args.protocol, clients=args.clients,
-                      requests=args.requests, batch=args.batch, rate=args.rate)
+                      requests=args.requests, batch=args.batch, rate=args.rate,
+                      timeout=args.timeout)
     print(f"{result['requests']} requests ({result['events']} events) from {args.clients} "
           f"clients over {args.protocol}: {result['requests_per_s']:.0f} requests/s, "
           f"{result['events_per_s']:.0f} events/s, p50/p90/p99 "
-          f"{result['latency_p50_us']:.0f}/{result['latency_p90_us']:.0f}/"
-          f"{result['latency_p99_us']:.0f} us; lost {result['lost']}, wrong {result['wrong']}; "
-          f"Triton: {result['triton_inference_count']} inferences in "
-          f"{result['triton_execution_count']} executions (mean batch "
-          f"{result['mean_batch'] or 0:.1f})")
+          f"{result['latency_p50_us'] or 0:.0f}/{result['latency_p90_us'] or 0:.0f}/"
+          f"{result['latency_p99_us'] or 0:.0f} us; answered {result['answered']}, lost "
+          f"{result['lost']}, wrong {result['wrong']}; "
+          + (f"Triton: {result['triton_inference_count']} inferences in "
+             f"{result['triton_execution_count']} executions (mean batch "
+             f"{result['mean_batch'] or 0:.1f})" if result["triton_inference_count"] is not None
+             else "Triton's statistics: no answer (server gone)"))
     if args.out:
         write_json(Path(args.out), result)
     if result["lost"] or result["wrong"]:
@@ -951,6 +954,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["auto", "tensorrt", "cuda", "cpu"],
                    help="device of the in-process reference session")
     p.add_argument("--wait", type=_positive_float, default=60.0, help="seconds to wait for the server")
+    p.add_argument("--timeout", type=_positive_float, default=10.0,
+                   help="seconds a request may take before it counts as lost")
     p.add_argument("--out", default=None, help="write the result as JSON")
 
     p = sub.add_parser("export-bdt", parents=[common],

@@ -3,6 +3,7 @@ under load from tritonclient, and a Python-backend repository export on the bare
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -200,3 +201,69 @@ def test_two_input_two_output_firmware_served_with_named_tensors(tmp_path):
     assert result["lost"] == 0, result["first_error"]
     assert result["wrong"] == 0
     assert result["triton_inference_count"] == 4 * 50 * 8
+
+
+def _serve(onnx_path: Path, http: int, grpc: int, metrics: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from triginfer.cli import main; raise SystemExit(main())",
+         "serve", "--onnx", str(onnx_path), "--name", "served", "--http-port", str(http),
+         "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True)      # its own process group: the server and its stubs
+
+
+@pytest.mark.slow
+def test_server_killed_mid_loadtest_then_restarted(tmp_path):
+    """SIGKILL of the whole server (triginfer serve, tritonserver, its Python stubs) while 8
+    clients load it: every request is answered (and right) or counted lost, none waits past
+    its timeout; `serve` started again on the same ports answers every request."""
+    import threading
+
+    from triginfer.gpu_runtime import export_bitexact_onnx
+    from triginfer.gpu_runtime.serving import loadtest, model_from_onnx, wait_ready
+
+    fw = _spec(tmp_path)
+    onnx_path = export_bitexact_onnx(FirmwareSpec.load(fw), tmp_path / "bx.onnx")
+    http, grpc, metrics = free_ports(3)
+    url = f"127.0.0.1:{grpc}"
+    model = model_from_onnx(onnx_path, "served", device="cpu")
+    x = [np.round(np.random.default_rng(2).normal(0, 4, (4000, 6)) * 64) / 64]
+    proc = _serve(onnx_path, http, grpc, metrics)
+    results = {}
+    try:
+        wait_ready(url, "served", timeout=90)
+        load = threading.Thread(target=lambda: results.update(first=loadtest(
+            url, model, x, clients=8, requests=1500, batch=4, timeout=3.0)))
+        t0 = time.monotonic()
+        load.start()
+        time.sleep(2.0)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        load.join(timeout=300)
+        assert not load.is_alive(), "the load test hung after the server died"
+        after_kill = time.monotonic() - t0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    first = results["first"]
+    print("killed:", {k: first[k] for k in ("requests", "answered", "lost", "wrong")},
+          f"{after_kill:.1f} s")
+    assert first["answered"] + first["lost"] == first["requests"]      # every one accounted
+    assert first["wrong"] == 0
+    assert first["answered"] > 0
+    assert first["lost"] > 0
+    assert first["triton_inference_count"] is None                    # the server is gone
+    restarted = _serve(onnx_path, http, grpc, metrics)
+    try:
+        wait_ready(url, "served", timeout=90)
+        second = loadtest(url, model, x, clients=4, requests=200, batch=4, timeout=10.0)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        try:
+            restarted.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(restarted.pid, signal.SIGKILL)
+    print("restarted:", {k: second[k] for k in ("requests", "answered", "lost", "wrong")})
+    assert second["lost"] == 0, second["first_error"]
+    assert second["wrong"] == 0
+    assert second["answered"] == second["requests"] == 800
