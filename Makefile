@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,dask,serve]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[keras2,dev,dask,serve]'
 	touch $(STAMP)
 
 # The RTL tools (da4ml 0.6 needs numpy >= 2, TensorFlow 2.14 refuses it: its own venv;

@@ -188,8 +188,8 @@ def load_model(path: str | os.PathLike):
     check_keras_file(path)
     from triginfer.extras import require
 
-    require("tensorflow")
-    require("qkeras")
+    require("tensorflow", f"loading the Keras model {path}")
+    require("qkeras", f"loading the Keras model {path}")
     from tensorflow import keras
 
     kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}

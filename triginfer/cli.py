@@ -196,6 +196,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_keras2(what: str) -> None:
+    """The Keras 2 / QKeras stack (extra ``keras2``), checked before any work."""
+    from triginfer.extras import require
+
+    for module in ("tensorflow", "qkeras"):
+        require(module, what)
+
+
 @_command("run")
 def _cmd_run(args: argparse.Namespace) -> int:
     from triginfer.config import load_config
@@ -204,6 +212,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     validate_config(cfg)
+    if cfg.sections.get("models"):
+        _require_keras2("training the config's models")
     out = Path(args.out) if args.out else Path("runs") / Path(cfg.source_path or "run").stem
     run_pipeline(cfg, out, force=args.force, quiet=args.quiet, steps=steps_for(cfg),
                  preflight=preflight)
@@ -220,6 +230,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     validate_config(cfg, need_models=True)
+    _require_keras2("training")
     steps = [s for s in STEPS if s.name in TRAIN_STEPS]
     run_pipeline(cfg, Path(args.out), force=args.force, quiet=args.quiet, steps=steps,
                  preflight=preflight)

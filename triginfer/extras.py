@@ -22,13 +22,15 @@ _EXTRA_OF = {
 }
 
 
-def require(module: str) -> ModuleType:
-    """Import ``module`` or raise :class:`MissingExtraError` naming the extra that provides it."""
+def require(module: str, purpose: str | None = None) -> ModuleType:
+    """Import ``module`` or raise :class:`MissingExtraError` naming the extra that provides it
+    (and ``purpose``, what it is needed for)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = _EXTRA_OF.get(module, "dev")
+        extra = _EXTRA_OF.get(module.split(".")[0], _EXTRA_OF.get(module, "dev"))
+        needed = f" (needed for {purpose})" if purpose else ""
         raise MissingExtraError(
-            f"optional dependency {module!r} is not installed: "
+            f"optional dependency {module!r} is not installed{needed}: "
             f"pip install 'triginfer[{extra}]' (from the repository: pip install -e '.[{extra}]')"
         ) from exc
