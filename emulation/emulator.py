@@ -245,10 +245,6 @@ class Emulator:
         """The types of the output mantissas :meth:`predict_mantissa` returns."""
         return [self._types[name] for name in self.spec.outputs]
 
-    def _float64_is_exact(self) -> bool:
-        """Whether the float64 path is proven exact (kept for callers of the old name)."""
-        return self.float_mode
-
     # --- inputs and outputs ------------------------------------------------------------------
     def _inputs(self, x) -> tuple[list[np.ndarray], bool]:
         """The inputs as a list in spec order, checked; and whether they came as a dict."""

@@ -182,17 +182,6 @@ def tree_reduce(values: list, op) -> Any:
     return op(tree_reduce(values[:left], op), tree_reduce(values[left:], op))
 
 
-def c_trunc_index(value: np.ndarray) -> np.ndarray:
-    """C's conversion of a real value to ``int`` (toward zero), as float64."""
-    return np.trunc(value)
-
-
-def wrap_bits(m: np.ndarray, width: int) -> np.ndarray:
-    """The ``width``-bit two's complement pattern of mantissas, as a non-negative number."""
-    modulus = float(2**width) if m.dtype.kind == "f" else np.int64(1) << np.int64(width)
-    return np.mod(m, modulus)
-
-
 # --- C float functions, as the generated C++ evaluates them -----------------------------------
 _LIBM = None
 
