@@ -36,7 +36,7 @@ from triginfer.quantization.fixed import FixedType
 #: What a malformed spec can raise inside a kind's own code (a bug is never hidden: a spec
 #: that hls4ml wrote passes validation and the zoo tests run every kind on every target).
 SPEC_FAULTS = (KeyError, ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError,
-               AttributeError)
+               AttributeError, MemoryError)
 
 
 @contextlib.contextmanager
@@ -382,6 +382,10 @@ class FirmwareSpec:
                         f"{list(layer.input_shape)}, but {source.name!r} writes "
                         f"{list(source.output_shape)}; re-export the firmware")
             for key, value in layer.params.items():
+                if isinstance(value, int) and abs(value) > MAX_TENSOR_VALUES:
+                    raise InputFileError(f"{where}: layer {layer.name!r}: parameter {key!r} is "
+                                         f"{value}, beyond any L1 firmware's sizes; re-export "
+                                         "the firmware")
                 if (key.endswith("_size") or key.startswith("n_")) and (
                         isinstance(value, bool) or not isinstance(value, int) or value < 1):
                     raise InputFileError(f"{where}: layer {layer.name!r}: parameter {key!r} is "

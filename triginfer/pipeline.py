@@ -206,6 +206,21 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         fh.close()
 
 
+def _written_since(run_dir: Path, started_ns: int) -> list[str]:
+    """Files under ``run_dir`` written since ``started_ns`` (what a step made): a later run
+    redoes the step when one of them is gone, and every step after it."""
+    out = []
+    for path in run_dir.rglob("*"):
+        if path.name in ("steps.json", LOCK_NAME) or not path.is_file():
+            continue
+        try:
+            if path.stat().st_mtime_ns >= started_ns - 1_000_000:   # 1 ms of clock slack
+                out.append(str(path.relative_to(run_dir)))
+        except OSError:
+            continue
+    return sorted(out)
+
+
 def _finished_outputs(run_dir: Path, steps: list[Step]) -> list[Path]:
     """Output files of the steps ``steps.json`` marks finished that exist in ``run_dir``."""
     state_path = run_dir / "steps.json"
@@ -227,10 +242,14 @@ def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
     for step in steps:
         keys[step.name] = _step_key(step, cfg, keys)
 
+    redone: set[str] = set()
+
     def cached(step: Step) -> bool:
         done = state.get(step.name)
         return bool(done and done.get("key") == keys[step.name]
-                    and all((run_dir / o).exists() for o in step.outputs))
+                    and all((run_dir / o).exists() for o in step.outputs)
+                    and all((run_dir / o).exists() for o in done.get("wrote", []))
+                    and not redone.intersection(step.after))
 
     if preflight is not None:
         preflight(ctx, [step.name for step in steps if not cached(step)])
@@ -244,10 +263,13 @@ def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
         else:
             log.info("[%d/%d] %s ...", index, len(steps), step.name)
             t0 = time.perf_counter()
+            started_ns = time.time_ns()
             summary = step.run(ctx) or {}
             seconds = time.perf_counter() - t0
             ctx.summaries[step.name] = summary
-            state[step.name] = {"key": key, "seconds": round(seconds, 3), "summary": summary}
+            redone.add(step.name)
+            state[step.name] = {"key": key, "seconds": round(seconds, 3), "summary": summary,
+                                "wrote": _written_since(run_dir, started_ns)}
             write_json(state_path, state)
             log.info("[%d/%d] %s: done in %.1f s", index, len(steps), step.name, seconds)
     log.info("run finished in %.1f s: %s", time.perf_counter() - t_total, run_dir)

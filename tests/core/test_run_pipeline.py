@@ -169,3 +169,24 @@ def test_sigkill_in_each_step_then_resume_equals_an_uninterrupted_run(reference,
             left.append(cmdline.parent.name)
     assert not left, f"orphaned servers: pids {left}"
     assert _numbers(out) == _numbers(ref)
+
+
+@pytest.mark.slow
+def test_deleted_firmware_directory_redoes_firmware_and_after(cli, reference, tmp_path):
+    """Every file a step wrote is recorded in steps.json: deleting one (here the model's whole
+    firmware directory) redoes that step and every step after it, with the same numbers."""
+    import shutil
+
+    config, ref, _, _ = reference
+    out = tmp_path / "run"
+    shutil.copytree(ref, out)
+    wrote = json.loads((out / "steps.json").read_text())["firmware"]["wrote"]
+    assert "firmware/tiny/firmware_spec.json" in wrote
+    shutil.rmtree(out / "firmware" / "tiny")
+    result = cli("run", config, "--out", out)
+    assert result.code == 0, result.err[-3000:]
+    cached = [line.split()[1].rstrip(":") for line in result.err.splitlines()
+              if line.endswith(")") and ": cached (" in line]
+    assert cached == ["data", "dataset", "train", "metrics"], result.err[-3000:]
+    assert (out / "firmware" / "tiny" / "firmware_spec.json").exists()
+    assert _numbers(out) == _numbers(ref)

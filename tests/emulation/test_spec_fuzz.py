@@ -34,7 +34,24 @@ MUTATIONS = int(os.environ.get("TRIGINFER_FUZZ_MUTATIONS", 2000))
 BATCH = 25
 SEED = int(os.environ.get("TRIGINFER_FUZZ_SEED", 20261203))
 #: (base model, mutations) that once failed; they run first, every time.
-REGRESSIONS: list[tuple[str, list[tuple]]] = []
+REGRESSIONS: list[tuple[str, list[tuple]]] = [
+    # a size parameter as a string: TypeError in the emulator
+    ("depthwise2d", [("param", 18251, 1921, "")]),
+    # an input layer named as the output: an ONNX graph that is not in SSA form
+    ("dot", [("param", 262144, 105572, None), ("outputs", 1881, 481)]),
+    # table_size False: the ONNX graph and the emulator disagreed
+    ("activations_a", [("outputs", 98, 12041), ("array", 510510, "dtype", "int8"),
+                       ("param", 8155, 112351, False)]),
+    # an elementwise layer that changes the size: a broadcast error
+    ("embedding", [("kind", 619, "relu")]),
+    # a billion-value shape: MemoryError
+    ("skip_add_sub_mul", [("shape", 566, False, [1000000000])]),
+    # a 96-integer-bit input type: OverflowError in the conversion
+    ("conv1d_bn_tagger", [("type", 510511, "ufixed<38,92,RND,SAT_SYM>"), ("delete", 434024),
+                          ("array", 3430, "scale", (-1,))]),
+    # a padding of 50M: a 4.5 GiB allocation
+    ("depthwise2d", [("param", 221, 273385, 50290684)]),
+]
 
 _index = st.integers(0, 10**6)
 _type = st.one_of(st.sampled_from(TYPES), st.builds(
