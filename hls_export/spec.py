@@ -360,10 +360,15 @@ class FirmwareSpec:
         for layer in self.layers:
             for tensor, text in layer.types.items():
                 try:
-                    FixedType.parse(text)
+                    t = FixedType.parse(text)
                 except ValueError as exc:
                     raise InputFileError(f"{where}: layer {layer.name!r}: type of {tensor!r} "
                                          f"is {text!r}, not a fixed-point type ({exc})") from exc
+                if not -64 <= t.frac <= 128:
+                    raise InputFileError(
+                        f"{where}: layer {layer.name!r}: type of {tensor!r} is {text!r}, whose "
+                        f"LSB 2**{-t.frac} lies beyond 2**-128..2**64 (no firmware uses it, "
+                        "and float32 graphs cannot scale it); re-export the firmware")
             if "result" not in layer.types:
                 raise InputFileError(f"{where}: layer {layer.name!r} has no result type")
             for role, shape in (("input", layer.input_shape), ("output", layer.output_shape)):

@@ -10,4 +10,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: The Python API (:mod:`triginfer.api`), imported on first use so that ``import triginfer``
+#: stays light (no numpy work, no TensorFlow).
+_API = ("convert", "load", "compare", "Firmware", "FirmwareConfig", "Estimate", "Comparison")
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from triginfer import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'triginfer' has no attribute {name!r}")

@@ -17,6 +17,10 @@ from triginfer.emulation.layers.base import EmuTensor, LayerKind, align, max_abs
 _OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 
 
+def _sizes(producers) -> list[int]:
+    return [int(np.prod(p.output_shape)) for p in producers]
+
+
 def _flat_pair(xs):
     n = xs[0].m.shape[0]
     return [x.m.reshape(n, -1) for x in xs]
@@ -45,6 +49,12 @@ class Merge(LayerKind):
         super().validate(layer, producers)
         if layer.params.get("op") not in _OPS:
             raise ValueError(f"merge op {layer.params.get('op')!r} unknown")
+        sizes = _sizes(producers)
+        declared = layer.params.get("in_sizes", sizes)
+        if list(declared) != sizes:
+            raise ValueError(f"reads tensors of {sizes} values, its in_sizes say {declared}")
+        if max(sizes) != int(np.prod(layer.output_shape)):
+            raise ValueError(f"merges {sizes} values into {list(layer.output_shape)}")
 
     def prepare(self, layer, in_types):
         size = int(np.prod(layer.output_shape))
@@ -134,6 +144,15 @@ class Concatenate(LayerKind):
     def read(self, hls_layer, layer, cpp):
         layer.params["axis"] = int(hls_layer.attributes.get("axis", -1))
 
+    def validate(self, layer, producers):
+        super().validate(layer, producers)
+        if sum(_sizes(producers)) != int(np.prod(layer.output_shape)):
+            raise ValueError(f"concatenates {_sizes(producers)} values into "
+                             f"{list(layer.output_shape)}")
+        if not isinstance(layer.params.get("axis"), int) or isinstance(
+                layer.params.get("axis"), bool):
+            raise ValueError(f"axis {layer.params.get('axis')!r} is not an integer")
+
     def _axis(self, layer):
         axis = layer.params["axis"]
         rank = len(layer.output_shape)
@@ -171,6 +190,13 @@ class Dot(LayerKind):
 
     def required_types(self, layer):
         return ("accum",)
+
+    def validate(self, layer, producers):
+        super().validate(layer, producers)
+        n = int(np.prod(layer.input_shape))
+        if _sizes(producers) != [n, n]:
+            raise ValueError(f"takes the dot of {_sizes(producers)} values, its input shape "
+                             f"says {n} each")
 
     def bound(self, layer, plan, in_types):
         accum = layer.fixed("accum")

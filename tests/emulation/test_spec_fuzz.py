@@ -51,6 +51,11 @@ REGRESSIONS: list[tuple[str, list[tuple]]] = [
                           ("array", 3430, "scale", (-1,))]),
     # a padding of 50M: a 4.5 GiB allocation
     ("depthwise2d", [("param", 221, 273385, 50290684)]),
+    # a merge rewired to read two 4-value tensors where it merges 8: the ONNX graph's batch
+    ("two_inputs_two_outputs", [("array", 4348, "dtype", "int8"), ("rewire", 7838, 61465, 7369),
+                                ("array", 845, "scale", (2,))]),
+    # fixed<8,200>: an LSB of 2**192, beyond float32 in the ONNX graph
+    ("depthwise2d", [("type", 198, "fixed<8,200>")]),
 ]
 
 _index = st.integers(0, 10**6)
