@@ -364,11 +364,12 @@ class FirmwareSpec:
                 except ValueError as exc:
                     raise InputFileError(f"{where}: layer {layer.name!r}: type of {tensor!r} "
                                          f"is {text!r}, not a fixed-point type ({exc})") from exc
-                if not -64 <= t.frac <= 128:
+                if not -64 <= t.frac <= 128 or t.integer > 62:
                     raise InputFileError(
-                        f"{where}: layer {layer.name!r}: type of {tensor!r} is {text!r}, whose "
-                        f"LSB 2**{-t.frac} lies beyond 2**-128..2**64 (no firmware uses it, "
-                        "and float32 graphs cannot scale it); re-export the firmware")
+                        f"{where}: layer {layer.name!r}: type of {tensor!r} is {text!r}: an LSB "
+                        "beyond 2**-128..2**64 or values beyond 2**62, which no firmware uses "
+                        "(hls4ml's widest: 32 integer bits, LSBs 2**-126..2**30); re-export "
+                        "the firmware")
             if "result" not in layer.types:
                 raise InputFileError(f"{where}: layer {layer.name!r} has no result type")
             for role, shape in (("input", layer.input_shape), ("output", layer.output_shape)):
