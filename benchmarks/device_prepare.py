@@ -32,9 +32,9 @@ def main() -> None:
 
     from triginfer.emulation import Emulator
     from triginfer.emulation.compiled import FLAGS, _Gen
+    from triginfer.emulation.program import build_program
+    from triginfer.firmware.spec import FirmwareSpec
     from triginfer.gpu_runtime import export_bitexact_onnx, export_onnx
-    from triginfer.hls_export.rtl import build_program
-    from triginfer.hls_export.spec import FirmwareSpec
     from triginfer.trigger_models.training import load_model
 
     out = Path(args.out)

@@ -1,4 +1,4 @@
-"""Bit-exact emulation of BDT firmware (a :class:`~triginfer.hls_export.bdt.BdtSpec`).
+"""Bit-exact emulation of BDT firmware (a :class:`~triginfer.firmware.bdt.BdtSpec`).
 
 Every tree is padded to a full binary tree of the ensemble's depth in heap order (a leaf above
 the last level is copied into both children), so one event's walk through one tree is
@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from triginfer.errors import BadValueError, ShapeError
-from triginfer.hls_export.bdt import SUMMATIONS, BdtSpec
+from triginfer.firmware.bdt import SUMMATIONS, BdtSpec
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The compiled engine: one C function generated from each FirmwareSpec, bit-exact by construction.
 
 The spec is first reduced to the program of operations the RTL flow uses
-(:func:`triginfer.hls_export.rtl.build_program` with ``engine=True``): linear
+(:func:`triginfer.emulation.program.build_program` with ``engine=True``): linear
 maps (dense layers and every convolution, as patch index maps and constant
 matrices), data movement as index maps, elementwise operations, tables filled by
 the emulator itself, merges, pooling, softmax. Each operation, followed by the
@@ -996,7 +996,7 @@ class CompiledModel:
 
     def __init__(self, spec, emulator, table_bits: int = 12) -> None:
         from triginfer.emulation import engine
-        from triginfer.hls_export.rtl import build_program
+        from triginfer.emulation.program import build_program
 
         started = time.perf_counter()
         try:
@@ -1039,7 +1039,7 @@ def build(spec, emulator) -> tuple[CompiledModel | None, str]:
     """The emulator's compiled engine, or ``(None, reason)`` when it cannot be built."""
     if os.environ.get("TRIGINFER_NO_ENGINE"):
         return None, "TRIGINFER_NO_ENGINE is set"
-    from triginfer.hls_export.spec import SPEC_FAULTS
+    from triginfer.firmware.spec import SPEC_FAULTS
 
     try:
         return CompiledModel(spec, emulator), ""

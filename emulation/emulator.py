@@ -2,7 +2,7 @@
 
 The emulator walks the spec's graph in topological order, keeping a name ->
 tensor map, and runs each layer through its kind in the layer-kind registry
-(:mod:`triginfer.emulation.layers`), which holds what the hls4ml template of
+(:mod:`triginfer.firmware.kinds`), which holds what the hls4ml template of
 that kind computes. Every tensor is held as mantissas of its fixed-point type
 (:class:`~triginfer.quantization.fixed.FixedType`, the project's one
 fixed-point implementation): integer-valued float64 when each kind's bound
@@ -32,16 +32,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from triginfer.emulation import engine
-from triginfer.emulation import layers as kinds
-from triginfer.emulation.layers.base import (
+from triginfer.errors import BadValueError, ShapeError, UnsupportedModelError
+from triginfer.firmware import kinds
+from triginfer.firmware.kinds.base import (
     FLOAT64_LIMIT,
     INT64_LIMIT,
     EmuTensor,
     max_abs,
     narrowest_holding,
 )
-from triginfer.errors import BadValueError, ShapeError, UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer, layer_guard
+from triginfer.firmware.spec import FirmwareSpec, SpecLayer, layer_guard
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)

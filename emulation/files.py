@@ -30,7 +30,7 @@ import numpy as np
 
 from triginfer.errors import ConfigError
 from triginfer.features import engineered_features, has_track, station_features
-from triginfer.hls_export.spec import FirmwareSpec
+from triginfer.firmware.spec import FirmwareSpec
 from triginfer.rootio import BranchMap, iterate_sample, open_tree, read_errors
 from triginfer.simulation import Sample
 
@@ -45,8 +45,8 @@ FEATURE_SETS = {"muon_engineered": ("dnn", (21,)), "muon_stations": ("cnn", (4, 
 
 def load_firmware(spec_dir: str | os.PathLike):
     """The firmware in ``spec_dir``: a network's :class:`FirmwareSpec`, or a
-    :class:`~triginfer.hls_export.bdt.BdtSpec` when the directory holds BDT firmware."""
-    from triginfer.hls_export.bdt import BdtSpec, is_bdt_dir
+    :class:`~triginfer.firmware.bdt.BdtSpec` when the directory holds BDT firmware."""
+    from triginfer.firmware.bdt import BdtSpec, is_bdt_dir
 
     if is_bdt_dir(spec_dir):
         return BdtSpec.load(spec_dir)

@@ -36,7 +36,7 @@ computes. Why it is exact:
 * convolutions are matrix products over patches gathered with Gather (no
   Conv op, whose double support varies between execution providers);
 * each layer is written by its kind in the layer-kind registry
-  (:mod:`triginfer.emulation.layers`), next to its emulation, from the same plan.
+  (:mod:`triginfer.firmware.kinds`), next to its emulation, from the same plan.
 
 Double is used throughout rather than float32 because accumulators here reach
 22 bits and more and float32 holds integers exactly only up to 2**24; a float32
@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from triginfer.errors import UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec, layer_guard
+from triginfer.firmware.spec import FirmwareSpec, layer_guard
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -510,7 +510,7 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
     from onnx import TensorProto, helper
 
     from triginfer.emulation import Emulator
-    from triginfer.emulation import layers as kinds
+    from triginfer.firmware import kinds
 
     registry = kinds.registry()
     missing = [f"{layer.name} ({layer.kind})" for layer in spec.layers

@@ -78,8 +78,8 @@ def model_from_onnx(path: str | os.PathLike, name: str, device: str = "auto") ->
 def model_from_firmware(directory: str | os.PathLike, name: str) -> ServedModel:
     """A firmware's bit-exact emulator (inputs/outputs named as its bit-exact ONNX graph)."""
     from triginfer.emulation import Emulator
+    from triginfer.firmware.spec import FirmwareSpec
     from triginfer.gpu_runtime.onnx_export import onnx_io_names
-    from triginfer.hls_export.spec import FirmwareSpec
 
     spec = FirmwareSpec.load(directory)
     emulator = Emulator(spec)

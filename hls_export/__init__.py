@@ -1,24 +1,10 @@
-"""hls4ml conversion to HLS projects, C simulation, the FirmwareSpec, synthesis reports.
+"""hls4ml conversion to HLS projects, C simulation, synthesis reports, deliverables, RTL.
 
-``convert``/``from_hls_model`` need TensorFlow and hls4ml; ``FirmwareSpec`` (in ``spec``)
-needs neither.
+``convert``/``from_hls_model`` need the Keras 2 front end (TensorFlow, hls4ml); the
+FirmwareSpec they write lives in :mod:`triginfer.firmware` and needs neither.
 """
 
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
-
-
-def convert(*args, **kwargs):
-    """Convert a Keras/QKeras model (see :func:`triginfer.hls_export.converter.convert`)."""
-    from triginfer.hls_export.converter import convert as _convert
-
-    return _convert(*args, **kwargs)
-
-
-def from_hls_model(*args, **kwargs):
-    """Wrap a user's hls4ml ModelGraph (see :func:`triginfer.hls_export.converter.from_hls_model`)."""
-    from triginfer.hls_export.converter import from_hls_model as _from
-
-    return _from(*args, **kwargs)
-
+from triginfer.firmware.spec import FirmwareSpec, SpecLayer
+from triginfer.hls_export.converter import convert, from_hls_model
 
 __all__ = ["FirmwareSpec", "SpecLayer", "convert", "from_hls_model"]

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from triginfer.emulation import layers as kinds
 from triginfer.errors import ConfigError, ShapeError, UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
+from triginfer.firmware import kinds
+from triginfer.firmware.spec import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)

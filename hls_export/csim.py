@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from triginfer.errors import InputFileError, ShapeError, TrigInferError
-from triginfer.hls_export.spec import FirmwareSpec
+from triginfer.firmware.spec import FirmwareSpec
 
 log = logging.getLogger(__name__)
 

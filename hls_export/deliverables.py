@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from triginfer.errors import InputFileError, TrigInferError, UnsupportedModelError
-from triginfer.hls_export.spec import FirmwareSpec
+from triginfer.firmware.spec import FirmwareSpec
 
 SUPPORT = Path(__file__).resolve().parent / "cmssw_support"
 

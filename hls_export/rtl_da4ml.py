@@ -292,7 +292,7 @@ def _top_bits_lookup(v, t: dict, n_bits: int, table: np.ndarray, out_kif, solver
 
 
 def _op_softmax(op, env, arrays):
-    """hls4ml's latency and stable softmax (see emulation/layers/softmax.py)."""
+    """hls4ml's latency and stable softmax (see firmware/kinds/softmax.py)."""
     from da4ml.trace import FixedVariableArray
 
     x = env[op["src"]]

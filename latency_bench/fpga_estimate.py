@@ -52,7 +52,7 @@ in BENCHMARKS.md). Rules:
   output positions times R of the slowest layer (not checked).
 * Sigmoid/tanh/softmax tables: one BRAM_18K each (not checked).
 * **Graphs**: each layer's cost comes from its kind in the layer-kind registry
-  (:mod:`triginfer.emulation.layers`); the latency is the longest path through
+  (:mod:`triginfer.firmware.kinds`); the latency is the longest path through
   the graph (not a sum), the II the largest of the layers'. A kind without an
   estimate is listed under ``not_estimated`` and its layer marked
   ``"estimated": false`` (never a silent zero).
@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from triginfer.hls_export.spec import FirmwareSpec
+from triginfer.firmware.spec import FirmwareSpec
 
 #: Constant multiplications with at least this many non-zero CSD digits use a DSP.
 CSD_DSP_MIN = 3
@@ -136,6 +136,14 @@ class EstimateContext:
         self.csd_dsp_min = csd_dsp_min
         self.dsp_min_input_width = dsp_min_input_width
 
+    #: the cost model the kinds' ``estimate`` methods use (handed to them through the context,
+    #: so that the IR does not import the estimator)
+    csd_digits = staticmethod(csd_digits)
+
+    def product_costs(self, weight: np.ndarray, in_width: int) -> dict[str, int]:
+        """:func:`product_costs` with this estimate's DSP thresholds."""
+        return product_costs(weight, in_width, self.csd_dsp_min, self.dsp_min_input_width)
+
     def in_width(self, layer) -> int:
         """Bit width of the layer's (widest) input."""
         widths = [self.spec.layer(n).fixed("result").width for n in layer.inputs]
@@ -162,7 +170,7 @@ def estimate(spec: FirmwareSpec, reuse_factor: int | None = None,
     The latency is the longest path through the graph; layers whose kind has no
     estimate are listed in ``not_estimated``.
     """
-    from triginfer.emulation import layers as kinds
+    from triginfer.firmware import kinds
 
     reuse = int(reuse_factor or spec.settings.get("reuse_factor", 1))
     io_type = io_type or spec.settings.get("io_type", "io_parallel")

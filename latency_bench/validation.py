@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from triginfer.errors import InputFileError
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
+from triginfer.firmware.spec import FirmwareSpec, SpecLayer
 from triginfer.latency_bench.fpga_estimate import estimate
 
 #: The reference set shipped in the repository.

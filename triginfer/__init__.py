@@ -8,7 +8,7 @@ ROOT I/O, features, physics metrics and reports.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from triginfer._version import __version__
 
 #: The Python API (:mod:`triginfer.api`), imported on first use so that ``import triginfer``
 #: stays light (no numpy work, no TensorFlow).

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from triginfer.hls_export.spec import FirmwareSpec
+from triginfer.firmware.spec import FirmwareSpec
 
 Outputs = np.ndarray | dict[str, np.ndarray]
 

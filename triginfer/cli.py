@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from triginfer import __version__
+from triginfer._version import __version__
 from triginfer.errors import TrigInferError
 
 log = logging.getLogger("triginfer")
@@ -443,8 +443,8 @@ def _cmd_export_bdt(args: argparse.Namespace) -> int:
 @_command("patterns")
 def _cmd_patterns(args: argparse.Namespace) -> int:
     from triginfer.emulation.files import inputs_for
+    from triginfer.firmware.spec import FirmwareSpec
     from triginfer.hls_export.deliverables import write_patterns
-    from triginfer.hls_export.spec import FirmwareSpec
 
     spec = FirmwareSpec.load(args.firmware)
     x = inputs_for(spec, args.input, args.events, tree=args.tree)
@@ -455,8 +455,8 @@ def _cmd_patterns(args: argparse.Namespace) -> int:
 
 @_command("export-rtl")
 def _cmd_export_rtl(args: argparse.Namespace) -> int:
+    from triginfer.firmware.spec import FirmwareSpec
     from triginfer.hls_export.rtl import RESOURCE_LABEL, export_rtl
-    from triginfer.hls_export.spec import FirmwareSpec
 
     spec = FirmwareSpec.load(args.firmware)
     x = None
@@ -530,7 +530,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     if args.monitor:
         from triginfer.emulation import Emulator
         from triginfer.emulation.files import firmware_inputs
-        from triginfer.hls_export.spec import FirmwareSpec
+        from triginfer.firmware.spec import FirmwareSpec
         from triginfer.rootio import read_sample
 
         spec = FirmwareSpec.load(args.firmware)
@@ -654,7 +654,7 @@ def _cmd_loadtest(args: argparse.Namespace) -> int:
 
     model = _served_model(args)
     if args.firmware:
-        from triginfer.hls_export.spec import FirmwareSpec
+        from triginfer.firmware.spec import FirmwareSpec
 
         x = inputs_for(FirmwareSpec.load(args.firmware), args.input, args.events)
     else:

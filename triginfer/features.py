@@ -25,6 +25,7 @@ from itertools import combinations
 
 import numpy as np
 
+from triginfer.quantization.fixed import FixedType
 from triginfer.simulation import N_STATIONS, PHI_FULL_CIRCLE, Sample
 
 PAIRS = tuple(combinations(range(N_STATIONS), 2))
@@ -33,6 +34,9 @@ DTHETA_MAX = 31  # 6-bit signed
 SHIFT_DPHI, SHIFT_DTHETA, SHIFT_BEND, SHIFT_THETA = 8, 3, 3, 5
 #: Input quantizer that represents every scaled feature exactly: quantized_bits(12, 3).
 INPUT_BITS, INPUT_INTEGER = 12, 3
+#: The type that holds every scaled muon_engineered feature exactly (the DNN's input grid;
+#: the BDT firmware's input type).
+MUON_INPUT_TYPE = FixedType(INPUT_BITS, INPUT_INTEGER + 1, True, "RND_CONV", "SAT")
 
 ENGINEERED_NAMES = (
     tuple(f"dphi_{a + 1}{b + 1}" for a, b in PAIRS)

@@ -110,7 +110,7 @@ def input_fingerprints(cfg: RunConfig) -> list[list[Any]]:
 
 def _step_key(step: Step, cfg: RunConfig, upstream: dict[str, str]) -> str:
     """The step's cache key; ``upstream`` maps the names of earlier steps to their keys."""
-    from triginfer import __version__
+    from triginfer._version import __version__
 
     inputs = input_fingerprints(cfg) if "data" in step.config_keys else []
     payload = json.dumps({"step": step.name, "code": __version__,
@@ -122,23 +122,16 @@ def _step_key(step: Step, cfg: RunConfig, upstream: dict[str, str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def step_keys(cfg: RunConfig, steps: list[Step] | None = None) -> dict[str, str]:
+def step_keys(cfg: RunConfig, steps: list[Step]) -> dict[str, str]:
     """The cache key of every step for ``cfg`` (what decides which steps a re-run redoes)."""
     keys: dict[str, str] = {}
-    for step in steps if steps is not None else default_steps():
+    for step in steps:
         keys[step.name] = _step_key(step, cfg, keys)
     return keys
 
 
-def default_steps() -> list[Step]:
-    """The steps of ``triginfer run``, in order."""
-    from triginfer import steps
-
-    return steps.STEPS
-
-
 def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = False,
-                 quiet: bool = False, steps: list[Step] | None = None,
+                 quiet: bool = False, steps: list[Step],
                  preflight: Callable[[RunContext, list[str]], None] | None = None
                  ) -> dict[str, Any]:
     """Run (or resume) every step into ``run_dir``; returns the summaries per step.
@@ -158,7 +151,7 @@ def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = Fa
     except TrigInferError:
         # A run that made nothing leaves nothing behind; once a step has written its
         # results they stay (a failure never deletes what an earlier step made).
-        if created and not _finished_outputs(run_dir, steps or default_steps()):
+        if created and not _finished_outputs(run_dir, steps):
             shutil.rmtree(created, ignore_errors=True)
         raise
 
@@ -232,13 +225,12 @@ def _finished_outputs(run_dir: Path, steps: list[Step]) -> list[Path]:
 
 
 def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
-               steps: list[Step] | None, preflight=None) -> dict[str, Any]:
+               steps: list[Step], preflight=None) -> dict[str, Any]:
     state_path = run_dir / "steps.json"
     state = json.loads(state_path.read_text()) if state_path.exists() and not force else {}
     ctx = RunContext(cfg=cfg, run_dir=run_dir, quiet=quiet)
     keys: dict[str, str] = {}
     t_total = time.perf_counter()
-    steps = steps if steps is not None else default_steps()
     for step in steps:
         keys[step.name] = _step_key(step, cfg, keys)
 

@@ -142,7 +142,7 @@ def _dataset_for_training(ctx: RunContext):
 
 
 def _step_train(ctx: RunContext) -> dict[str, Any]:
-    from triginfer.quantization.scan import scan_bit_widths
+    from triginfer.trigger_models.scan import scan_bit_widths
     from triginfer.trigger_models.training import TrainingConfig, load_model
     from triginfer.trigger_models.workflow import parse_models, train_baselines, train_one
 

@@ -46,7 +46,7 @@ def test_component_folders_exist():
 
 
 def test_readme_kinds_table_is_the_registry():
-    from triginfer.emulation.layers import kinds_table
+    from triginfer.firmware.kinds import kinds_table
 
     readme = (REPO / "README.md").read_text()
     start, end = readme.index("<!-- kinds-table -->"), readme.index("<!-- /kinds-table -->")

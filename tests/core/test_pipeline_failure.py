@@ -79,11 +79,12 @@ def test_a_config_change_redoes_exactly_the_steps_that_read_it(section, key, val
 
     from triginfer.config import DEFAULT_CONFIG, config_from_dict
     from triginfer.pipeline import step_keys
+    from triginfer.steps import STEPS
 
     doc = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    before = step_keys(config_from_dict(copy.deepcopy(doc)))
+    before = step_keys(config_from_dict(copy.deepcopy(doc)), STEPS)
     doc.setdefault(section, {})[key] = value
-    after = step_keys(config_from_dict(doc))
+    after = step_keys(config_from_dict(doc), STEPS)
     assert {name for name in before if before[name] != after[name]} == redone
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.hls_export.test_rtl import _elu, _mixed_spec
 from triginfer.emulation import Emulator, engine
-from triginfer.emulation.layers.tables import activation_table
+from triginfer.firmware.kinds.tables import activation_table
 from triginfer.hls_export import FirmwareSpec, SpecLayer
 from triginfer.quantization.fixed import FixedType
 

@@ -17,7 +17,7 @@ import pytest
 from tests.zoo import GRAPH_ZOO, graph_inputs
 from tests.zoo import assert_outputs_equal as _assert_equal
 from triginfer.emulation import Emulator
-from triginfer.emulation import layers as kinds
+from triginfer.firmware import kinds
 from triginfer.hls_export import FirmwareSpec
 
 N_EVENTS = 10_000

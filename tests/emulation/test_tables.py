@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from triginfer.emulation.layers.tables import table_values
+from triginfer.firmware.kinds.tables import table_values
 
 CPP = r"""
 #include <cmath>

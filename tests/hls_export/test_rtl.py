@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from triginfer.emulation import Emulator
-from triginfer.emulation.layers.tables import activation_table
 from triginfer.errors import UnsupportedModelError
+from triginfer.firmware.kinds.tables import activation_table
 from triginfer.hls_export import FirmwareSpec, SpecLayer, rtl
 from triginfer.quantization.fixed import FixedType
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from triginfer.hls_export.spec import FirmwareSpec, SpecLayer
+from triginfer.firmware.spec import FirmwareSpec, SpecLayer
 from triginfer.latency_bench.fpga_estimate import csd_digits, estimate, product_costs
 from triginfer.latency_bench.validation import summary_table, validate
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from triginfer.errors import ConfigError
-from triginfer.quantization.scan import choose_width
 from triginfer.quantization.spec import LayerQuant, QuantSpec
 from triginfer.trigger_models.builders import ModelConfig, build_quantized, quantizer_widths
+from triginfer.trigger_models.scan import choose_width
 
 
 def test_yaml_round_trip_and_overrides():

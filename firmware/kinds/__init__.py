@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-from triginfer.emulation.layers.base import EmuTensor, LayerKind
+from triginfer.firmware.kinds.base import EmuTensor, LayerKind
 
 _REGISTRY: dict[str, LayerKind] = {}
 _MODULES = ("core", "dense", "depthwise", "activations", "tables", "softmax", "batchnorm",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from triginfer.emulation.layers import register
-from triginfer.emulation.layers.activations import ElementwiseKind, ParamKind
-from triginfer.emulation.layers.base import EmuTensor, LayerKind, expf, max_abs, shl, tanhf
+from triginfer.firmware.kinds import register
+from triginfer.firmware.kinds.activations import ElementwiseKind, ParamKind
+from triginfer.firmware.kinds.base import EmuTensor, LayerKind, expf, max_abs, shl, tanhf
 from triginfer.quantization.fixed import FixedType
 
 #: Input range covered by each table (sigmoid: [-8, 8), tanh: [-4, 4), elu/selu: [-8, 0]).

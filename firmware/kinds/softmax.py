@@ -23,8 +23,9 @@ import math
 
 import numpy as np
 
-from triginfer.emulation.layers import register
-from triginfer.emulation.layers.base import (
+from triginfer.errors import UnsupportedModelError
+from triginfer.firmware.kinds import register
+from triginfer.firmware.kinds.base import (
     EmuTensor,
     LayerKind,
     cpp_const,
@@ -34,7 +35,6 @@ from triginfer.emulation.layers.base import (
     shl,
     tree_reduce,
 )
-from triginfer.errors import UnsupportedModelError
 from triginfer.quantization.fixed import FixedType
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax", "legacy")

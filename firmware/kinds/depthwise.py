@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from triginfer.emulation.layers import register
-from triginfer.emulation.layers.dense import Conv1D, Conv2D
+from triginfer.firmware.kinds import register
+from triginfer.firmware.kinds.dense import Conv1D, Conv2D
 
 
 def block_diagonal(weight: np.ndarray, n_chan: int) -> np.ndarray:

@@ -9,7 +9,7 @@ output tensors (several of each for graph models); the layers are stored in
 topological order. Everything downstream (emulator, bit-exact ONNX, latency
 estimates) walks that graph; this module imports neither TensorFlow nor
 hls4ml. What each layer kind means is defined once, in the layer-kind
-registry (:mod:`triginfer.emulation.layers`).
+registry (:mod:`triginfer.firmware.kinds`).
 
 On disk: ``firmware_spec.json`` (human-readable: layers, shapes, type strings
 such as ``fixed<16,6,RND,SAT>``, settings, inputs/outputs, the feature set the
@@ -70,7 +70,7 @@ class SpecLayer:
 
     Attributes:
         name: the hls4ml layer name (also the name of the tensor it writes).
-        kind: a kind of the layer-kind registry (:mod:`triginfer.emulation.layers`).
+        kind: a kind of the layer-kind registry (:mod:`triginfer.firmware.kinds`).
         input_shape: shape of the (first) layer input, without the batch axis.
         output_shape: shape of the layer output, without the batch axis.
         types: tensor -> fixed-point type string (``result``, ``accum``, ``weight``,
@@ -349,7 +349,7 @@ class FirmwareSpec:
 
         Raises :class:`~triginfer.errors.InputFileError` naming ``where`` and the layer.
         """
-        from triginfer.emulation.layers import registry
+        from triginfer.firmware.kinds import registry
 
         if not self.layers:
             raise InputFileError(f"{where}: the spec has no layers; re-export the firmware")

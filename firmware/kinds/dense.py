@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from triginfer.emulation.layers import register
-from triginfer.emulation.layers.base import EmuTensor, LayerKind, cpp_const, max_abs
+from triginfer.firmware.kinds import register
+from triginfer.firmware.kinds.base import EmuTensor, LayerKind, cpp_const, max_abs
 
 
 def _product_kind(cpp) -> str:
@@ -174,8 +174,6 @@ class MatMulKind(LayerKind):
 
     # --- estimate --------------------------------------------------------------------------
     def estimate(self, layer, ctx):
-        from triginfer.latency_bench.fpga_estimate import product_costs
-
         w = layer.arrays["weight"].reshape(-1, layer.arrays["weight"].shape[-1])
         positions = layer.output_positions
         partitions = 1
@@ -186,16 +184,14 @@ class MatMulKind(LayerKind):
         reuse = ctx.reuse
         acc_width = layer.fixed("accum").width
         w_width = layer.fixed("weight").width
-        from triginfer.latency_bench.fpga_estimate import csd_digits
-
-        digits = csd_digits(w)
+        digits = ctx.csd_digits(w)    # the estimator's cost model, handed in by the estimator
         entry = {"cycles": 0, "LUT": 0, "FF": 0, "DSP": 0, "BRAM_18K": 0,
                  "zero_weights": int((w == 0).sum()),
                  "power_of_two_weights": int((digits == 1).sum()),
                  "multiplications": int((digits >= 2).sum()) * positions,
                  "dsp_mults": 0, "lut_mults": 0}
         if reuse == 1:
-            costs = product_costs(w, in_width, ctx.csd_dsp_min, ctx.dsp_min_input_width)
+            costs = ctx.product_costs(w, in_width)
             entry["dsp_mults"] = costs["dsp"] * positions
             entry["lut_mults"] = costs["lut_products"] * positions
             entry["DSP"] = entry["dsp_mults"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from triginfer.emulation.layers import register
-from triginfer.emulation.layers.base import LayerKind, max_abs, type_range
+from triginfer.firmware.kinds import register
+from triginfer.firmware.kinds.base import LayerKind, max_abs, type_range
 
 
 @register

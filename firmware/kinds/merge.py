@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from triginfer.emulation.layers import register
-from triginfer.emulation.layers.base import EmuTensor, LayerKind, align, max_abs
+from triginfer.firmware.kinds import register
+from triginfer.firmware.kinds.base import EmuTensor, LayerKind, align, max_abs
 
 _OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 
