@@ -254,9 +254,9 @@ def parse_bdts(section: Any) -> list[dict[str, Any]]:
         if not any(t <= bc["max_trees"] for t in bc["scan_trees"]) or not any(
                 d <= bc["max_depth"] for d in bc["scan_depths"]):
             raise ConfigError(f"bdts[{i}]: no scan point within max_trees/max_depth")
-        from triginfer.hls_export.bdt import (
+        from triginfer.features import MUON_INPUT_TYPE
+        from triginfer.firmware.bdt import (
             DEFAULT_WEIGHT,
-            MUON_INPUT_TYPE,
             BdtPrecision,
             check_precision,
             parse_precision,
