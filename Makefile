@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[keras2,dev,dask,serve]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[keras2,pytorch,dev,dask,serve]'
 	touch $(STAMP)
 
 # The RTL tools (da4ml 0.6 needs numpy >= 2, TensorFlow 2.14 refuses it: its own venv;
@@ -39,8 +39,19 @@ rtl-env: $(RTL_STAMP)
 run: $(STAMP) $(RTL_STAMP)
 	$(VENV)/bin/triginfer run $(CONFIG) --out $(RUN_DIR)
 
+# Two pytest processes side by side (the suite keeps one core busy about half of the time:
+# compiles, servers, subprocesses): the firmware components, and everything else. Tests that
+# share a session fixture (the graph zoo) or start Triton stay in one of them; each writes its
+# log, printed when both are done.
+TEST_SHARD_A := tests/emulation tests/hls_export tests/latency_bench tests/quantization
 test: $(STAMP) $(RTL_STAMP)
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(TEST_SHARD_A) > .test-firmware.log 2>&1 & a=$$!; \
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(foreach d,$(TEST_SHARD_A),--ignore=$(d)) \
+	    > .test-rest.log 2>&1 & b=$$!; \
+	ra=0; rb=0; wait $$a || ra=$$?; wait $$b || rb=$$?; \
+	echo "== $(TEST_SHARD_A) (exit $$ra)"; cat .test-firmware.log; \
+	echo "== the rest (exit $$rb)"; cat .test-rest.log; \
+	test $$ra = 0 && test $$rb = 0
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -252,13 +252,65 @@ def _features_arg(args: argparse.Namespace, model) -> dict:
     return {}
 
 
+def _export_hls_torch(args: argparse.Namespace) -> int:
+    """export-hls for a PyTorch file (the PyTorch front end, hls_export/pytorch.py)."""
+    from triginfer.errors import ConfigError
+    from triginfer.hls_export.pytorch import convert_module, load_module, parse_input_shape
+
+    shape = parse_input_shape(args.input_shape)
+    for flag in ("write_config", "hls_config"):
+        if getattr(args, flag):
+            raise ConfigError(f"--{flag.replace('_', '-')} is for Keras models; a PyTorch "
+                              "model is converted with hls4ml's PyTorch defaults")
+    if not args.out:
+        raise ConfigError("export-hls needs --out")
+    features = _features_arg(args, None)
+    module = load_module(args.model, architecture=args.architecture,
+                         trust_model=args.trust_model)
+    firmware = convert_module(module, shape, args.out, name=Path(args.model).stem,
+                              backend=args.backend, io_type=args.io_type,
+                              strategy=args.strategy, reuse_factor=args.reuse_factor,
+                              part=args.part, clock_period_ns=args.clock_ns, features=features)
+    print(f"HLS project and firmware_spec.json written to {args.out}")
+    if args.compile:
+        _self_check(firmware, args.check_events, reference=None)
+    return 0
+
+
+def _self_check(firmware, events: int, reference) -> None:
+    """Compile the C simulation and print emulator == C-sim (and the float reference's
+    distance) on ``events`` inputs spread over the input types."""
+    from triginfer.emulation import Emulator
+    from triginfer.emulation.files import inputs_for
+
+    firmware.compile()
+    x = inputs_for(firmware.spec, None, events)
+    x = x if len(x) > 1 else x[0]
+    csim = firmware.csim_predict(x)
+    emulated = Emulator(firmware.spec).predict(x)
+    csim_l = csim if isinstance(csim, list) else [csim]
+    emu_l = emulated if isinstance(emulated, list) else [emulated]
+    for k, (c, e) in enumerate(zip(csim_l, emu_l, strict=True)):
+        label = f" (output {firmware.spec.outputs[k]})" if len(csim_l) > 1 else ""
+        print(f"self-check on {len(c)} events{label}: emulator == C-sim on "
+              f"{int(np.sum(np.all(e == c, axis=1)))}")
+
+
 @_command("export-hls")
 def _cmd_export_hls(args: argparse.Namespace) -> int:
     from triginfer.hls_export.converter import convert, write_hls_config
+    from triginfer.hls_export.pytorch import TORCH_SUFFIXES
     from triginfer.hls_export.report import hls_tool
     from triginfer.pipeline import write_json
     from triginfer.trigger_models.training import load_model
 
+    if Path(args.model).suffix.lower() in TORCH_SUFFIXES:
+        return _export_hls_torch(args)
+    if args.input_shape or args.architecture or args.trust_model:
+        from triginfer.errors import ConfigError
+
+        raise ConfigError("--input-shape, --architecture and --trust-model are for PyTorch "
+                          "models (.pt/.pth)")
     model = load_model(args.model)
     features = _features_arg(args, model)
     if args.input:   # read at the end (test bench), checked before any work
@@ -853,8 +905,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "write the HLS project and firmware_spec.json/.npz; "
                                    "optionally compile the C simulation, compare it with Keras "
                                    "and the emulator, and run vendor synthesis.")
-    p.add_argument("--model", required=True, help="Keras/QKeras model (.h5)")
+    p.add_argument("--model", required=True,
+                   help="the model: Keras/QKeras (.h5, .keras) or PyTorch (.pt, .pth)")
     p.add_argument("--out", default=None, help="output directory for the HLS project")
+    p.add_argument("--input-shape", default=None,
+                   help="PyTorch: one event's input shape, channels first (e.g. 16 or 1,28,28)")
+    p.add_argument("--architecture", default=None, metavar="FILE.py:CLASS",
+                   help="PyTorch: the module class for a state dict (your own code, imported)")
+    p.add_argument("--trust-model", action="store_true",
+                   help="PyTorch: unpickle a whole saved module (runs code from the file)")
     p.add_argument("--hls-config", default=None,
                    help="hls4ml configuration (YAML, as --write-config writes it, edited: "
                         "per-layer precisions, reuse factor, strategy, table sizes)")
