@@ -43,7 +43,7 @@ run: $(STAMP) $(RTL_STAMP)
 # compiles, servers, subprocesses): the firmware components, and everything else. Tests that
 # share a session fixture (the graph zoo) or start Triton stay in one of them; each writes its
 # log, printed when both are done.
-TEST_SHARD_A := tests/emulation tests/hls_export tests/latency_bench tests/quantization
+TEST_SHARD_A := tests/emulation tests/latency_bench tests/quantization
 test: $(STAMP) $(RTL_STAMP)
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(TEST_SHARD_A) > .test-firmware.log 2>&1 & a=$$!; \
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(foreach d,$(TEST_SHARD_A),--ignore=$(d)) \
