@@ -363,15 +363,30 @@ class _Builder:
                 "inputs": list(self.spec.inputs)}
 
 
+def lowered_classes() -> tuple[type, ...]:
+    """The kind families :meth:`_Builder.layer_op` lowers (a registered subclass of one of
+    them is lowered with its family: an elementwise kind becomes a lookup table)."""
+    from triginfer.firmware.kinds.activations import ElementwiseKind, TernaryTanh
+    from triginfer.firmware.kinds.batchnorm import BatchNorm
+    from triginfer.firmware.kinds.core import Input, Linear
+    from triginfer.firmware.kinds.dense import MatMulKind
+    from triginfer.firmware.kinds.embedding import Embedding
+    from triginfer.firmware.kinds.merge import Concatenate, Dot, Merge
+    from triginfer.firmware.kinds.pooling import PoolKind
+    from triginfer.firmware.kinds.reshaping import GatherKind
+    from triginfer.firmware.kinds.softmax import Softmax
+
+    return (Input, Linear, MatMulKind, GatherKind, Concatenate, BatchNorm, Merge, PoolKind,
+            Embedding, Softmax, Dot, ElementwiseKind, TernaryTanh)
+
+
 def rtl_kinds() -> list[str]:
-    """Layer kinds the RTL flow expresses (elementwise tables: inputs up to --table-bits)."""
-    return sorted(["input", "dense", "conv1d", "conv2d", "depthwise_conv1d", "depthwise_conv2d",
-                   "flatten", "transpose", "zeropad", "cropping", "upsampling", "concatenate",
-                   "linear", "relu", "batchnorm", "merge", "maxpool1d", "maxpool2d",
-                   "global_maxpool", "embedding", "leaky_relu", "thresholded_relu", "prelu",
-                   "hard_sigmoid", "hard_tanh", "binary_tanh", "ternary_tanh", "sigmoid", "tanh",
-                   "softplus", "softsign", "elu", "selu", "softmax", "avgpool1d", "avgpool2d",
-                   "global_avgpool", "dot"])
+    """Registered kinds the lowered program (the engine, the RTL flow) expresses, derived from
+    the registry (elementwise tables: inputs up to --table-bits)."""
+    from triginfer.firmware import kinds
+
+    families = lowered_classes()
+    return sorted(name for name, kind in kinds.registry().items() if isinstance(kind, families))
 
 
 def build_program(spec, emulator=None, table_bits: int = DEFAULT_TABLE_BITS,
