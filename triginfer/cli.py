@@ -306,6 +306,13 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
 
     if Path(args.model).suffix.lower() in TORCH_SUFFIXES:
         return _export_hls_torch(args)
+    if Path(args.model).suffix.lower() == ".onnx":
+        from triginfer.errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            f"{args.model}: ONNX/QONNX models are not converted yet (the front ends today: "
+            "Keras 2/QKeras .h5/.keras, PyTorch .pt/.pth); for a PyTorch model, pass its state "
+            "dict with --architecture")
     if args.input_shape or args.architecture or args.trust_model:
         from triginfer.errors import ConfigError
 

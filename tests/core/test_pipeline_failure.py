@@ -121,6 +121,7 @@ def test_two_runs_with_one_output_never_mix(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     time.sleep(0.05)
     run_pipeline(load_config(None), run_dir, steps=steps)   # a killed holder frees it
     assert ran == [1]
