@@ -6,7 +6,7 @@ CONFIG ?= configs/muon_pt_dnn.yaml
 RUN_DIR ?= runs/default
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean rtl-env
+.PHONY: run test lint bench clean rtl-env keras3-env
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -36,6 +36,23 @@ $(RTL_STAMP):
 
 rtl-env: $(RTL_STAMP)
 
+# The Keras 3 / HGQ2 front end (hls4ml picks its Keras parser from the installed keras, and
+# HGQ2 needs keras >= 3.11 and numpy >= 2: its own venv, driven as a subprocess). This
+# package goes in without its dependencies: the worker uses only the TF-free core.
+K3_VENV := .venv-keras3
+K3_STAMP := $(K3_VENV)/.installed-stamp
+K3_PACKAGES := keras==3.15.1 jax==0.10.2 jaxlib==0.10.2 hgq2==0.2.0 hls4ml==1.3.0 \
+	da4ml==0.6.0 quantizers==1.2.2 numpy==2.4.6 pyyaml tqdm h5py
+
+$(K3_STAMP): pyproject.toml
+	test -x $(K3_VENV)/bin/python || $(PYTHON) -m venv $(K3_VENV)
+	$(K3_VENV)/bin/python -m pip install --quiet $(K3_PACKAGES)
+	$(K3_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(K3_STAMP)
+
+keras3-env: $(K3_STAMP)
+
+
 run: $(STAMP) $(RTL_STAMP)
 	$(VENV)/bin/triginfer run $(CONFIG) --out $(RUN_DIR)
 
@@ -44,7 +61,7 @@ run: $(STAMP) $(RTL_STAMP)
 # share a session fixture (the graph zoo) or start Triton stay in one of them; each writes its
 # log, printed when both are done.
 TEST_SHARD_A := tests/emulation tests/latency_bench tests/quantization
-test: $(STAMP) $(RTL_STAMP)
+test: $(STAMP) $(RTL_STAMP) $(K3_STAMP)
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(TEST_SHARD_A) > .test-firmware.log 2>&1 & a=$$!; \
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(foreach d,$(TEST_SHARD_A),--ignore=$(d)) \
 	    > .test-rest.log 2>&1 & b=$$!; \
@@ -71,4 +88,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/validate_fpga_estimate.py
 
 clean:
-	rm -rf $(VENV) $(RTL_VENV) runs
+	rm -rf $(VENV) $(RTL_VENV) $(K3_VENV) runs

@@ -648,6 +648,37 @@ class _Gen:
             f"    }}\n")
         self.rows[name] = out
 
+    def op_quantize(self, op: dict) -> None:
+        """HGQ's per-value quantizer: each value converted to its own type (a loop per
+        distinct type over its values; pruned values are the zero row), then to the
+        layer's result type."""
+        name = op["name"]
+        rows = self.rows[op["src"]]
+        x = self.rng(op["src"])
+        out = self.alloc(len(rows))
+        group = np.asarray(self.arrays[op["group"]], dtype=np.int64)
+        value: Rng | None = None
+        for g, t in enumerate(op["types"]):
+            members = np.nonzero(group == g)[0]
+            if members.size == 0:
+                continue
+            if t is None:
+                expr, r = "0.0", Rng(0.0, 0.0, 0)
+            else:
+                cv, r = self.conv(t, x, f"layer {name!r}")
+                expr = _ap(cv, "a[e]")
+            cv2, r = self.conv(op["type"], r, f"layer {name!r}")
+            value = r if value is None else value.union(r)
+            src = self.table("int32_t", "r0_", rows[members])
+            dst = self.table("int32_t", "d_", out[members])
+            self.body.append(
+                f"    /* {name} (quantize, {t['text'] if t else 'pruned'}) */\n"
+                f"    for (int j = 0; j < {members.size}; ++j) {{ const T *a = A + "
+                f"(int64_t){src}[j] * B; T *y = A + (int64_t){dst}[j] * B;\n"
+                f"        SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(cv2, expr)};\n    }}\n")
+        self.range[name] = value or Rng(0.0, 0.0, 0)
+        self.rows[name] = out
+
     def op_table(self, op: dict) -> None:
         in_pos = np.asarray(self.arrays[op["in_pos"]], dtype=np.int64)
         table_id = np.asarray(self.arrays[op["table_id"]], dtype=np.int64)

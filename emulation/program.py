@@ -173,6 +173,14 @@ class _Builder:
                 "exp_table": self.array(f"{layer.name}/exp_table", exp_real),
                 "inv_table": self.array(f"{layer.name}/inv_table", inv_real)}
 
+    def quantize(self, layer, plan) -> dict:
+        """HGQ's per-value quantizer: a type per value (the engine's ``quantize``; the RTL
+        flow takes it as a lookup table where the input is narrow enough)."""
+        types = [None if t is None else self._t(t, layer.name) for t in plan["types"]]
+        return {"op": "quantize", "name": layer.name, "src": layer.inputs[0],
+                "group": self.array(f"{layer.name}/group", plan["group"].astype(np.int64)),
+                "types": types}
+
     def wide_elementwise(self, layer, kind) -> dict:
         """Elementwise kinds whose input is too wide for a table: comparisons, constant
         products, hls4ml's index computation and a table of the table's size."""
@@ -330,6 +338,9 @@ class _Builder:
         if layer.kind == "dot":
             return {"op": "dot", "name": name, "a": layer.inputs[0], "b": layer.inputs[1],
                     "accum": self._t(layer.fixed("accum"), name)}
+        if layer.kind == "fixed_quantizer" and (
+                self.engine or self.held(layer.inputs[0]).width > self.table_bits):
+            return self.quantize(layer, plan)
         if isinstance(kind, ElementwiseKind | TernaryTanh):
             if self.engine:      # the direct forms are cheap in C; a table where there is none
                 try:

@@ -487,11 +487,24 @@ def _op_dot(op, env, arrays):
     return FixedVariableArray(np.array([acc], dtype=object), x.solver_options, hwconf=x.hwconf)
 
 
+def _op_quantize(op, env, arrays):
+    """HGQ's per-value quantizer: each variable converted to its own type (0 where pruned)."""
+    from da4ml.trace import FixedVariableArray
+
+    x = env[op["src"]]
+    group = np.asarray(arrays[op["group"]]).reshape(-1)
+    types = op["types"]
+    flat = [0.0 if types[g] is None else _quantize_var(v, types[g])
+            for v, g in zip(x._vars.ravel(), group, strict=True)]
+    return FixedVariableArray(np.array(flat, dtype=object), x.solver_options, hwconf=x.hwconf)
+
+
 OPS = {"linear": _op_linear, "gather": _op_gather, "table": _op_table, "relu": _op_relu,
        "binary": _op_binary, "reduce": _op_reduce, "affine": _op_affine,
        "softmax": _op_softmax, "select_pos": _op_select_pos, "threshold": _op_threshold,
        "ternary": _op_ternary, "table_index": _op_table_index, "embed": _op_embed,
-       "avgpool": _op_avgpool, "dot": _op_dot, "hard": _op_hard, "sign": _op_sign}
+       "avgpool": _op_avgpool, "dot": _op_dot, "hard": _op_hard, "sign": _op_sign,
+       "quantize": _op_quantize}
 
 
 def trace(program: dict, arrays) -> tuple[list, list]:

@@ -296,6 +296,53 @@ def _self_check(firmware, events: int, reference) -> None:
               f"{int(np.sum(np.all(e == c, axis=1)))}")
 
 
+def _export_hls_keras3(args: argparse.Namespace) -> int:
+    """export-hls for a Keras 3 / HGQ2 ``.keras`` file (hls_export/keras3.py: converted in
+    .venv-keras3 as a subprocess)."""
+    from triginfer.errors import ConfigError
+    from triginfer.hls_export.keras3 import convert_file
+
+    for flag in ("write_config", "testbench", "synth"):
+        if getattr(args, flag, None):
+            raise ConfigError(f"--{flag.replace('_', '-')} is not offered for Keras 3 models "
+                              "yet (export the project, then use the emulator's commands)")
+    if args.input_shape or args.architecture or args.trust_model:
+        raise ConfigError("--input-shape, --architecture and --trust-model are for PyTorch "
+                          "models (.pt/.pth)")
+    if not args.out:
+        raise ConfigError("export-hls needs --out")
+    hls_config = None
+    if args.hls_config:
+        from triginfer.hls_export.converter import load_hls_config
+
+        hls_config = load_hls_config(args.hls_config)
+    features = _features_arg(args, None)
+    firmware = convert_file(args.model, args.out, backend=args.backend, io_type=args.io_type,
+                            strategy=args.strategy, reuse_factor=args.reuse_factor,
+                            part=args.part, clock_period_ns=args.clock_ns,
+                            hls_config=hls_config, features=features)
+    firmware.spec.settings["target_scale"] = args.target_scale
+    firmware.spec.save(args.out)
+    print(f"HLS project and firmware_spec.json written to {args.out} (Keras 3 front end, "
+          f"{len(firmware.spec.layers)} layers)")
+    if args.compile:
+        from triginfer.api import compare
+        from triginfer.emulation.files import inputs_for
+        from triginfer.hls_export.keras3 import da4ml_predict
+
+        x = inputs_for(firmware.spec, None, args.check_events)
+        result = compare(firmware, x if len(x) > 1 else x[0])
+        line = (f"self-check on {result.events} events: emulator == C-sim on "
+                f"{result.equal_events}")
+        if len(x) == 1 and len(firmware.spec.outputs) == 1:
+            ref, _ = da4ml_predict(args.model, x[0],
+                                  str(firmware.spec.input_layers[0].fixed("result")))
+            c = np.asarray(result.csim).reshape(len(ref), -1)
+            line += f", da4ml comb.predict == C-sim on {int(np.sum(np.all(ref == c, axis=1)))}"
+        print(line)
+    return 0
+
+
 @_command("export-hls")
 def _cmd_export_hls(args: argparse.Namespace) -> int:
     from triginfer.hls_export.converter import convert, write_hls_config
@@ -306,6 +353,10 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
 
     if Path(args.model).suffix.lower() in TORCH_SUFFIXES:
         return _export_hls_torch(args)
+    from triginfer.hls_export.keras3 import is_keras3_file
+
+    if is_keras3_file(args.model):
+        return _export_hls_keras3(args)
     if Path(args.model).suffix.lower() == ".onnx":
         from triginfer.errors import UnsupportedModelError
 

@@ -20,7 +20,7 @@ from triginfer.firmware.kinds.base import EmuTensor, LayerKind
 
 _REGISTRY: dict[str, LayerKind] = {}
 _MODULES = ("core", "dense", "depthwise", "activations", "tables", "softmax", "batchnorm",
-            "pooling", "reshaping", "merge", "embedding")
+            "pooling", "reshaping", "merge", "embedding", "quantizer", "einsum")
 _LOADED = False
 
 

@@ -19,6 +19,8 @@ library's ``expf``) and stored in the spec. The softmax runs over the last axis
 
 from __future__ import annotations
 
+import re
+
 import math
 
 import numpy as np
@@ -130,6 +132,10 @@ class Softmax(LayerKind):
         if impl == "stable":
             text = cpp_typedef(config, "inp_norm_t")
             try:
+                if text and not re.match(r"\s*(ap_)?u?(fixed|int)\s*<", text) \
+                        and "inp_norm" in layer.types:
+                    # a named typedef (hls4ml's bit-exact flow): the layer's own type of it
+                    text = layer.types["inp_norm"]
                 layer.types["inp_norm"] = str(FixedType.parse(text or ""))
             except ValueError as exc:
                 raise UnsupportedModelError(

@@ -1,0 +1,146 @@
+"""Runs inside the Keras 3 environment (``.venv-keras3``), started by
+:mod:`triginfer.hls_export.keras3`; prints one JSON line (the result, or ``{"error": ...}``).
+
+    python -m triginfer.hls_export.keras3_worker convert MODEL.keras OUT_DIR OPTIONS.json
+    python -m triginfer.hls_export.keras3_worker da4ml MODEL.keras X.npy Y.npy TYPE THREADS
+
+Only the TF-free core of triginfer is imported here (the spec reader, the layer kinds),
+with numpy 2; the caller has already checked the file's config for code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+import warnings
+
+
+def _quiet() -> None:
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+    import logging
+
+    logging.disable(logging.WARNING)
+
+
+def _load(path: str):
+    import hgq  # noqa: F401  (registers HGQ2's layers with Keras)
+    import keras
+
+    from triginfer.errors import InputFileError
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (OSError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise InputFileError(f"{path}: cannot load as a Keras 3 / HGQ2 model ({first})") from exc
+
+
+def _hls_layer_problem(exc: Exception) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return f"{type(exc).__name__}: {text}"
+
+
+def convert(path: str, out: str, options_path: str) -> dict:
+    import hls4ml
+
+    from triginfer.errors import UnsupportedModelError
+    from triginfer.hls_export.converter import _project_name, spec_from_hls_model
+
+    with open(options_path) as fh:
+        opts = json.load(fh)
+    model = _load(path)
+    project = _project_name(opts.get("project_name") or model.name)
+    config = opts.get("hls_config") or {"Model": {"Precision": "ap_fixed<32,16>",
+                                                  "ReuseFactor": int(opts["reuse_factor"]),
+                                                  "Strategy": opts["strategy"]}}
+    config.setdefault("Model", {}).setdefault("Strategy", opts["strategy"])
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            hls_model = hls4ml.converters.convert_from_keras_model(
+                model, hls_config=config, output_dir=out, project_name=project,
+                backend=opts["backend"], io_type=opts["io_type"], part=opts["part"],
+                clock_period=opts["clock_period_ns"])
+    except Exception as exc:  # hls4ml raises bare Exceptions for what it does not convert
+        raise UnsupportedModelError(f"hls4ml could not convert the Keras 3 model "
+                                    f"{model.name!r}: {_hls_layer_problem(exc)}") from exc
+    import keras
+
+    settings = {"backend": opts["backend"], "io_type": opts["io_type"],
+                "strategy": str(config["Model"].get("Strategy", opts["strategy"])),
+                "reuse_factor": int(config["Model"].get("ReuseFactor", opts["reuse_factor"])),
+                "part": opts["part"], "clock_period_ns": float(opts["clock_period_ns"]),
+                "project_name": project, "hls4ml_version": hls4ml.__version__,
+                "bit_exact": True, "front_end": "keras3",
+                "keras_version": keras.__version__, "hgq2_version": _version("hgq2"),
+                "user_hls_config": bool(opts.get("hls_config"))}
+    spec = spec_from_hls_model(hls_model, model.name, settings, opts.get("features"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        hls_model.write()
+    spec.save(out)
+    return {"ok": True, "name": model.name, "project": project,
+            "layers": [[layer.name, layer.kind] for layer in spec.layers],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def da4ml(path: str, x_path: str, y_path: str, input_type: str, threads: str) -> dict:
+    import numpy as np
+    from da4ml.converter import trace_model
+    from da4ml.trace import comb_trace
+
+    from triginfer.quantization.fixed import FixedType
+
+    model = _load(path)
+    t = FixedType.parse(input_type)
+    kif = (int(t.signed), t.integer - int(t.signed), t.frac)
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        inp, out = trace_model(model, inputs_kif=kif)
+        comb = comb_trace(inp, out)
+    traced = time.perf_counter() - t0
+    x = np.load(x_path)
+    t0 = time.perf_counter()
+    y = comb.predict(np.ascontiguousarray(x, np.float64), n_threads=int(threads))
+    predicted = time.perf_counter() - t0
+    np.save(y_path, np.asarray(y, np.float64).reshape(len(x), -1))
+    return {"ok": True, "trace_s": round(traced, 4), "predict_s": predicted,
+            "events": int(len(x)), "threads": int(threads)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from triginfer.errors import TrigInferError
+
+    commands = {"convert": convert, "da4ml": da4ml}
+    try:
+        if not argv or argv[0] not in commands:
+            raise TrigInferError(f"usage: keras3_worker {{{'|'.join(commands)}}} ...")
+        reply = commands[argv[0]](*argv[1:])
+    except TrigInferError as exc:
+        reply = {"error": str(exc), "type": type(exc).__name__}
+    except Exception as exc:  # anything else: one line back, not a traceback
+        reply = {"error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}",
+                 "type": "TrigInferError"}
+    print(json.dumps(reply), flush=True)
+    return 0 if "error" not in reply else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
