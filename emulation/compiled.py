@@ -724,7 +724,10 @@ class _Gen:
 
     def op_threshold(self, op: dict) -> None:
         x = self.rng(op["src"])
-        self.emit_map(op, [self.rows[op["src"]]], f"a[e] > {_fmt(op['theta'])} ? a[e] : 0.0",
+        keep = f"a[e] > {_fmt(op['theta'])}"
+        if op.get("negative_passes"):      # ap_fixed's signed/unsigned comparison
+            keep = f"({keep} || a[e] < 0.0)"
+        self.emit_map(op, [self.rows[op["src"]]], f"{keep} ? a[e] : 0.0",
                       x.union(Rng(0.0, 0.0, 0)))
 
     def op_ternary(self, op: dict) -> None:

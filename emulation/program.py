@@ -196,8 +196,16 @@ class _Builder:
                     "alpha": self.array(f"{name}/alpha", alpha)}
         if layer.kind == "thresholded_relu":
             p = layer.fixed("param")
+            negative = bool(self.emu.plan(name).get("negative_passes"))
+            if negative and not self.engine:
+                raise UnsupportedModelError(
+                    f"layer {name!r} (thresholded_relu): ap_fixed lets every negative input "
+                    f"through its comparison with the threshold type {p}, and its input is too "
+                    f"wide for a lookup table ({self.held(layer.inputs[0])}); this has no RTL "
+                    "form")
             return {"op": "threshold", "name": name, "src": layer.inputs[0],
-                    "theta": float(layer.arrays["param"][0]) * p.lsb}
+                    "theta": float(layer.arrays["param"][0]) * p.lsb,
+                    "negative_passes": negative}
         if layer.kind == "ternary_tanh":
             t = layer.fixed("threshold_hi")
             hi = layer.arrays["threshold_hi"].reshape(-1).astype(np.float64) * t.lsb

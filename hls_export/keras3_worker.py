@@ -2,7 +2,7 @@
 :mod:`triginfer.hls_export.keras3`; prints one JSON line (the result, or ``{"error": ...}``).
 
     python -m triginfer.hls_export.keras3_worker convert MODEL.keras OUT_DIR OPTIONS.json
-    python -m triginfer.hls_export.keras3_worker da4ml MODEL.keras X.npy Y.npy TYPE THREADS
+    python -m triginfer.hls_export.keras3_worker da4ml JOBS.json
 
 Only the TF-free core of triginfer is imported here (the spec reader, the layer kinds),
 with numpy 2; the caller has already checked the file's config for code.
@@ -20,7 +20,7 @@ import warnings
 
 
 def _quiet() -> None:
-    os.environ.setdefault("KERAS_BACKEND", "jax")
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")
@@ -43,11 +43,52 @@ def _load(path: str):
 
 
 def _hls_layer_problem(exc: Exception) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    return f"{type(exc).__name__}: {text}"
+    """What failed, naming the hls4ml layer (or Keras layer) hls4ml was working on: the
+    innermost frame of the traceback holding a ``layer``/``node`` with a name."""
+    import traceback
+
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    where, place = None, None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        for key in ("layer", "node"):
+            obj = frame.f_locals.get(key)
+            name = getattr(obj, "name", None)
+            if isinstance(name, str):
+                cls = getattr(obj, "class_name", None) or type(obj).__name__
+                where = f"layer {name!r} ({cls})"
+                try:
+                    src = obj.get_input_node()
+                    where += f", which reads {src.name!r} ({src.class_name})"
+                except Exception:  # not an hls4ml layer, or no input: the name alone
+                    pass
+        tb = tb.tb_next
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    if last:
+        place = f"{os.path.basename(last[0].filename)}:{last[0].lineno}"
+    what = f"{type(exc).__name__}{': ' + text if text else ''}"
+    if where:
+        return (f"{where}: hls4ml {'(' + place + ') ' if place else ''}fails on it ({what}); "
+                "replace that layer or its input layer (hls4ml 1.3 does not convert "
+                "the pair)")
+    return what
 
 
 def convert(path: str, out: str, options_path: str) -> dict:
+    """Convert, leaving nothing written when anything is refused."""
+    import shutil
+
+    existed = os.path.exists(out)
+    try:
+        return _convert(path, out, options_path)
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _convert(path: str, out: str, options_path: str) -> dict:
     import hls4ml
 
     from triginfer.errors import UnsupportedModelError
@@ -99,28 +140,37 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def da4ml(path: str, x_path: str, y_path: str, input_type: str, threads: str) -> dict:
+def da4ml(jobs_path: str) -> dict:
+    """Each job ``{model, x, y, input_type, threads}``: da4ml's trace of the model with
+    inputs of ``input_type``, ``comb_trace(...).predict`` on ``x`` (.npy), outputs to ``y``."""
     import numpy as np
     from da4ml.converter import trace_model
     from da4ml.trace import comb_trace
 
     from triginfer.quantization.fixed import FixedType
 
-    model = _load(path)
-    t = FixedType.parse(input_type)
-    kif = (int(t.signed), t.integer - int(t.signed), t.frac)
-    t0 = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        inp, out = trace_model(model, inputs_kif=kif)
-        comb = comb_trace(inp, out)
-    traced = time.perf_counter() - t0
-    x = np.load(x_path)
-    t0 = time.perf_counter()
-    y = comb.predict(np.ascontiguousarray(x, np.float64), n_threads=int(threads))
-    predicted = time.perf_counter() - t0
-    np.save(y_path, np.asarray(y, np.float64).reshape(len(x), -1))
-    return {"ok": True, "trace_s": round(traced, 4), "predict_s": predicted,
-            "events": int(len(x)), "threads": int(threads)}
+    with open(jobs_path) as fh:
+        jobs = json.load(fh)
+    results = []
+    for job in jobs:
+        model = _load(job["model"])
+        t = FixedType.parse(job["input_type"])
+        kif = (int(t.signed), t.integer - int(t.signed), t.frac)
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            inp, out = trace_model(model, inputs_kif=kif)
+            comb = comb_trace(inp, out)
+        traced = time.perf_counter() - t0
+        x = np.ascontiguousarray(np.load(job["x"]), np.float64)
+        threads = int(job.get("threads", 1))
+        comb.predict(x[:16], n_threads=threads)          # warm (the interpreter's set-up)
+        t0 = time.perf_counter()
+        y = comb.predict(x, n_threads=threads)
+        predicted = time.perf_counter() - t0
+        np.save(job["y"], np.asarray(y, np.float64).reshape(len(x), -1))
+        results.append({"model": job["model"], "trace_s": round(traced, 4),
+                        "predict_s": predicted, "events": int(len(x)), "threads": threads})
+    return {"ok": True, "jobs": results}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ zoo entry in ``tests/zoo.py``.
 from __future__ import annotations
 
 import importlib
+import threading
 
 from triginfer.firmware.kinds.base import EmuTensor, LayerKind
 
@@ -22,6 +23,7 @@ _REGISTRY: dict[str, LayerKind] = {}
 _MODULES = ("core", "dense", "depthwise", "activations", "tables", "softmax", "batchnorm",
             "pooling", "reshaping", "merge", "embedding", "quantizer", "einsum")
 _LOADED = False
+_LOCK = threading.RLock()
 
 
 def register(cls: type[LayerKind]) -> type[LayerKind]:
@@ -38,9 +40,11 @@ def registry() -> dict[str, LayerKind]:
     """Every registered kind, by name (imports the kind modules on first use)."""
     global _LOADED
     if not _LOADED:
-        _LOADED = True
-        for module in _MODULES:
-            importlib.import_module(f"{__name__}.{module}")
+        with _LOCK:         # threads (the zoo's converters) must not see a partial registry
+            if not _LOADED:
+                for module in _MODULES:
+                    importlib.import_module(f"{__name__}.{module}")
+                _LOADED = True
     return _REGISTRY
 
 

@@ -17,6 +17,7 @@ from triginfer.firmware.kinds.base import (
     call_args,
     cpp_const,
     max_abs,
+    negative_compares_greater,
     shl,
 )
 from triginfer.quantization.fixed import FixedType
@@ -137,17 +138,28 @@ class ThresholdedReLU(ParamKind):
         return max(max_abs(in_types[0]) * 2.0 ** max(p.frac - in_types[0].frac, 0),
                    max_abs(p) * 2.0 ** max(in_types[0].frac - p.frac, 0))
 
+    def prepare(self, layer, in_types):
+        # ap_fixed's comparison of a signed input with a wide unsigned threshold (hls4ml's
+        # bit-exact flow declares ap_ufixed<2,32>) lets every negative input through
+        return {"negative_passes": negative_compares_greater(in_types[0],
+                                                             layer.fixed("param"))}
+
     def emulate(self, layer, plan, xs, ctx):
         x = xs[0]
         theta, top = self._theta(layer, x.frac, x.m.dtype)
         m = shl(x.m, top - x.frac)
-        return EmuTensor(np.where(m > theta, m, 0).astype(m.dtype), top)
+        keep = m > theta
+        if plan.get("negative_passes"):
+            keep |= m < 0
+        return EmuTensor(np.where(keep, m, 0).astype(m.dtype), top)
 
     def onnx(self, g, layer, plan, xs):
         m, frac = xs[0]
         theta, top = self._theta(layer, frac, None)
         m = g.scale(m, top - frac)
         keep = g.op("Greater", [m, g.const(theta)])
+        if plan.get("negative_passes"):
+            keep = g.op("Or", [keep, g.op("Less", [m, g.const(0.0)])])
         return g.op("Where", [keep, m, g.const(0.0)]), top
 
 

@@ -152,6 +152,28 @@ def narrowest_holding(lo: float, hi: float, frac: int, like: FixedType) -> Fixed
     return None
 
 
+def negative_compares_greater(data: FixedType, other: FixedType) -> bool:
+    """Whether ``data > other`` in ap_fixed's C simulation holds for every negative ``data``.
+
+    ap_fixed compares two types by aligning their fractional bits (the one with fewer gets
+    ``F1 - F2`` more bits; the data side one more when it is the one widened) and comparing
+    the raw integers in C++. A signed value against an unsigned one of 32 bits or more (and
+    at least as wide) then goes through C's usual conversions: the negative value becomes a
+    huge unsigned one. Measured with hls4ml 1.3's ap_types (a negative ap_fixed<23,6> is
+    greater than ap_ufixed<2,32>(0), not than ap_ufixed<2,10>(0)); hls4ml's bit-exact
+    flow declares thresholded-relu thresholds as ap_ufixed<2,32>.
+    """
+    if not data.signed or other.signed:
+        return False
+    f1, f2 = data.frac, other.frac
+    w_s, w_u = data.width, other.width
+    if f1 > f2:
+        w_u = max(other.width + f1 - f2, 1)
+    elif f1 < f2:
+        w_s = max(data.width + f2 - f1 + 1, 1)
+    return w_u >= 32 and w_s <= w_u
+
+
 def max_abs(t: FixedType) -> float:
     """Largest |mantissa| of a type."""
     return float(max(abs(t.min_mantissa), abs(t.max_mantissa)))

@@ -55,7 +55,12 @@ class FixedPointQuantizer(ElementwiseKind):
 
     def read(self, hls_layer, layer, cpp):
         attrs = hls_layer.attributes
-        k, b, i = (np.asarray(a) for a in attrs["mask_kbi"])
+        # the layer's own mask_kbi: hls4ml's bit-exact pass rewrites it (the generated C++
+        # comes from it), the attribute keeps the converter's first value
+        masks_kbi = getattr(hls_layer, "mask_kbi", None)
+        if masks_kbi is None:
+            masks_kbi = attrs["mask_kbi"]
+        k, b, i = (np.asarray(a) for a in masks_kbi)
         shape = tuple(layer.input_shape)
         n = int(np.prod(shape))
         masks = {}
@@ -63,7 +68,8 @@ class FixedPointQuantizer(ElementwiseKind):
             a = a.reshape(a.shape[1:]) if a.ndim > len(shape) else a
             masks[key] = np.broadcast_to(a, shape).reshape(n).astype(np.int64)
         layer.arrays.update(masks)
-        rnd, ovf = str(attrs["RND"]).upper(), str(attrs["SAT"]).upper()
+        rnd = str(getattr(hls_layer, "RND", None) or attrs["RND"]).upper()
+        ovf = str(getattr(hls_layer, "SAT", None) or attrs["SAT"]).upper()
         layer.params.update({"rounding": rnd.removeprefix("AP_"),
                              "overflow": ovf.removeprefix("AP_")})
 

@@ -19,9 +19,8 @@ library's ``expf``) and stored in the spec. The softmax runs over the last axis
 
 from __future__ import annotations
 
-import re
-
 import math
+import re
 
 import numpy as np
 
