@@ -145,10 +145,10 @@ def convert_file(path: str | os.PathLike, output_dir: str | os.PathLike, *,
                  strategy: str = "Latency", reuse_factor: int = 1,
                  part: str = "xcvu13p-flga2577-2-e", clock_period_ns: float = 5.0,
                  project_name: str | None = None, hls_config: dict | None = None,
-                 features: dict[str, Any] | None = None, timeout: float | None = 1800):
+                 features: dict[str, Any] | None = None, timeout: float | None = 1800
+                 ) -> Path:
     """Convert a Keras 3 / HGQ2 ``.keras`` file into a firmware directory (see the module
-    docstring); returns the :class:`triginfer.api.Firmware` of it."""
-    from triginfer.api import Firmware
+    docstring); returns the directory (``triginfer.load(it)`` gives its Firmware)."""
     from triginfer.untrusted import check_keras_file
 
     path = Path(path)
@@ -175,16 +175,17 @@ def convert_file(path: str | os.PathLike, output_dir: str | os.PathLike, *,
                     f"converting {path}", timeout)
     finally:
         os.unlink(opt_path)
-    return Firmware(output_dir)
+    return output_dir
 
 
 def da4ml_predict_many(jobs: list[tuple[str | os.PathLike, np.ndarray, str]],
-                       threads: int = 1, timeout: float | None = 1800
+                       threads: int = 1, timeout: float | None = 1800, repeats: int = 1
                        ) -> list[tuple[np.ndarray, dict]]:
     """HGQ2's bit-exact reference for each ``(model file, x, input type)``: da4ml's
     ``trace_model`` of the Keras 3 model (inputs of the firmware's input type) and
     ``comb_trace(...).predict`` with ``threads`` threads, all in one run of the Keras 3
-    environment. Returns ``(outputs (n, n_out), timing)`` per job; each file is checked as
+    environment (``repeats`` timed calls each, the best kept). Returns
+    ``(outputs (n, n_out), timing)`` per job; each file is checked as
     untrusted first, and ``x`` is converted to the input type (the values the firmware
     sees, as the C simulation converts them)."""
     from triginfer.quantization.fixed import FixedType
@@ -200,7 +201,8 @@ def da4ml_predict_many(jobs: list[tuple[str | os.PathLike, np.ndarray, str]],
             xp, yp = Path(tmp) / f"x{k}.npy", Path(tmp) / f"y{k}.npy"
             np.save(xp, np.ascontiguousarray(x))
             specs.append({"model": str(Path(path).resolve()), "x": str(xp), "y": str(yp),
-                          "input_type": str(t), "threads": int(threads)})
+                          "input_type": str(t), "threads": int(threads),
+                          "repeats": int(repeats)})
         jobs_path = Path(tmp) / "jobs.json"
         jobs_path.write_text(json.dumps(specs))
         reply = _run_worker(["da4ml", str(jobs_path)], "da4ml's comb.predict", timeout)

@@ -164,9 +164,11 @@ def da4ml(jobs_path: str) -> dict:
         x = np.ascontiguousarray(np.load(job["x"]), np.float64)
         threads = int(job.get("threads", 1))
         comb.predict(x[:16], n_threads=threads)          # warm (the interpreter's set-up)
-        t0 = time.perf_counter()
-        y = comb.predict(x, n_threads=threads)
-        predicted = time.perf_counter() - t0
+        predicted = float("inf")
+        for _ in range(max(1, int(job.get("repeats", 1)))):
+            t0 = time.perf_counter()
+            y = comb.predict(x, n_threads=threads)
+            predicted = min(predicted, time.perf_counter() - t0)
         np.save(job["y"], np.asarray(y, np.float64).reshape(len(x), -1))
         results.append({"model": job["model"], "trace_s": round(traced, 4),
                         "predict_s": predicted, "events": int(len(x)), "threads": threads})

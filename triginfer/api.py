@@ -187,13 +187,22 @@ def load(directory: str | os.PathLike) -> Firmware:
 def convert(model, out: str | os.PathLike, config: FirmwareConfig | dict | None = None, *,
             features: dict[str, Any] | None = None) -> Firmware:
     """Convert a Keras 2 / QKeras model (an object, or an ``.h5``/``.keras`` path read as
-    untrusted data first) into a bit-exact HLS project and its FirmwareSpec under ``out``."""
+    untrusted data first) into a bit-exact HLS project and its FirmwareSpec under ``out``.
+    A ``.keras`` file saved by Keras 3 (HGQ2) is converted in the Keras 3 environment."""
     from triginfer.hls_export.converter import convert as hls_convert
 
     if isinstance(config, dict):
         config = FirmwareConfig(**config)
     config = config or FirmwareConfig()
     if isinstance(model, str | os.PathLike):
+        from triginfer.hls_export.keras3 import convert_file, is_keras3_file
+
+        if is_keras3_file(model):       # Keras 3 / HGQ2: converted in .venv-keras3
+            return Firmware(convert_file(
+                model, out, backend=config.backend, io_type=config.io_type,
+                strategy=config.strategy, reuse_factor=config.reuse_factor, part=config.part,
+                clock_period_ns=config.clock_period_ns,
+                hls_config=_hls_config_dict(config.hls_config), features=features))
         from triginfer.trigger_models.training import load_model
 
         model = load_model(model)
@@ -203,6 +212,12 @@ def convert(model, out: str | os.PathLike, config: FirmwareConfig | dict | None 
                             hls_config=config.hls_config, bit_exact=config.bit_exact,
                             features=features)
     return Firmware(out, _converted=converted)
+
+
+def _hls_config_dict(hls_config) -> dict | None:
+    from triginfer.hls_export.converter import load_hls_config
+
+    return load_hls_config(hls_config)
 
 
 def compare(fw: Firmware, x) -> Comparison:

@@ -317,10 +317,13 @@ def _export_hls_keras3(args: argparse.Namespace) -> int:
 
         hls_config = load_hls_config(args.hls_config)
     features = _features_arg(args, None)
-    firmware = convert_file(args.model, args.out, backend=args.backend, io_type=args.io_type,
-                            strategy=args.strategy, reuse_factor=args.reuse_factor,
-                            part=args.part, clock_period_ns=args.clock_ns,
-                            hls_config=hls_config, features=features)
+    from triginfer.api import Firmware
+
+    firmware = Firmware(convert_file(args.model, args.out, backend=args.backend,
+                                     io_type=args.io_type, strategy=args.strategy,
+                                     reuse_factor=args.reuse_factor, part=args.part,
+                                     clock_period_ns=args.clock_ns, hls_config=hls_config,
+                                     features=features))
     firmware.spec.settings["target_scale"] = args.target_scale
     firmware.spec.save(args.out)
     print(f"HLS project and firmware_spec.json written to {args.out} (Keras 3 front end, "

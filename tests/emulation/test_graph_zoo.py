@@ -73,5 +73,8 @@ def test_every_registered_kind_is_in_the_zoo(graph_zoo):
     for _, firmware in graph_zoo.values():
         if not isinstance(firmware, Exception):
             seen |= {layer.kind for layer in firmware.spec.layers}
-    missing = set(kinds.registry()) - seen
+    from tests.keras3.hgq2_zoo_names import HGQ2_ONLY_KINDS
+
+    # kinds only the Keras 3 front end produces: the HGQ2 zoo covers them (tests/keras3)
+    missing = set(kinds.registry()) - seen - set(HGQ2_ONLY_KINDS)
     assert not missing, f"kinds without a zoo model: {sorted(missing)}"

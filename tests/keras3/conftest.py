@@ -60,7 +60,8 @@ def hgq2_zoo(tmp_path_factory) -> dict[str, ZooModel]:
     files = build_models(root / "models")
     with ThreadPoolExecutor(2) as pool:
         firmware = dict(zip(files, pool.map(
-            lambda item: convert_file(item[1], root / "fw" / item[0]), files.items()),
+            lambda item: Firmware(convert_file(item[1], root / "fw" / item[0])),
+            files.items()),
             strict=True))
         xs = {name: inputs_for(fw.spec, None, EVENTS, seed=11)[0]
               for name, fw in firmware.items()}

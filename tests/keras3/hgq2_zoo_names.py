@@ -23,3 +23,7 @@ def _reason(node):
 KNOWN = {key.value: _reason(value.elts[-1]) for key, value in zip(_MODELS.keys, _MODELS.values,
                                                                    strict=True)}
 NAMES = sorted(KNOWN)
+
+#: kinds only the Keras 3 / HGQ2 front end produces (the QKeras graph zoo cannot): the HGQ2
+#: zoo's coverage test requires them
+HGQ2_ONLY_KINDS = ("fixed_quantizer", "einsum_dense")
