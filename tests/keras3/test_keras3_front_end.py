@@ -14,7 +14,8 @@ from tests.keras3.conftest import build_models, keras3_python
 
 def _only_error_line(err: str) -> str:
     lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("triginfer: error:"), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("triginfer: error:"), err
     return lines[0]
 
 
@@ -25,7 +26,8 @@ def test_a_layer_hls4ml_cannot_convert_is_named(tmp_path, cli):
     r = cli("export-hls", "--model", model, "--out", out)
     assert r.code == 2
     line = _only_error_line(r.err)
-    assert "q_global_max_pooling2d" in line and "GlobalPooling2D" in line, line
+    assert "q_global_max_pooling2d" in line, line
+    assert "GlobalPooling2D" in line, line
     assert "replace that layer" in line
     assert not out.exists()
 
@@ -48,7 +50,8 @@ keras.Model(inp, out).save({str(path)!r})
     assert r.code == 2
     line = _only_error_line(r.err)
     assert "Lambda" in line, line
-    assert not (tmp_path / "fw").exists() and not marker.exists()
+    assert not (tmp_path / "fw").exists()
+    assert not marker.exists()
 
 
 def test_missing_environment_names_the_make_target(tmp_path, cli, monkeypatch):
@@ -79,4 +82,5 @@ def test_python_api_converts_a_keras3_file(tmp_path):
     assert fw.spec.settings["front_end"] == "keras3"
     x = np.random.default_rng(0).uniform(-4, 4, (500, 4, 6))
     result = triginfer.compare(fw, x)
-    assert result.exact and result.events == 500
+    assert result.exact
+    assert result.events == 500
