@@ -36,15 +36,18 @@ $(RTL_STAMP):
 
 rtl-env: $(RTL_STAMP)
 
-# The Keras 3 / HGQ2 front end (hls4ml picks its Keras parser from the installed keras, and
-# HGQ2 needs keras >= 3.11 and numpy >= 2: its own venv, driven as a subprocess). This
-# package goes in without its dependencies: the worker uses only the TF-free core.
+# The Keras 3 / HGQ2 and QONNX front ends (hls4ml picks its Keras parser from the installed
+# keras, HGQ2 needs keras >= 3.11 and numpy >= 2, qonnx 1.0 numpy >= 2 too: their own venv,
+# driven as a subprocess; Brevitas and torch to write QONNX). This package goes in without
+# its dependencies: the worker uses only the TF-free core.
 K3_VENV := .venv-keras3
 K3_STAMP := $(K3_VENV)/.installed-stamp
 K3_PACKAGES := keras==3.15.1 jax==0.10.2 jaxlib==0.10.2 hgq2==0.2.0 hls4ml==1.3.0 \
-	da4ml==0.6.0 quantizers==1.2.2 numpy==2.4.6 pyyaml tqdm h5py
+	da4ml==0.6.0 quantizers==1.2.2 numpy==2.4.6 pyyaml tqdm h5py \
+	torch==2.13.0 brevitas==0.13.4 qonnx==1.0.0 onnx==1.23.2 onnxruntime==1.32.0 \
+	onnxoptimizer==0.4.2 onnxscript==0.7.2
 
-$(K3_STAMP): pyproject.toml
+$(K3_STAMP): pyproject.toml Makefile
 	test -x $(K3_VENV)/bin/python || $(PYTHON) -m venv $(K3_VENV)
 	$(K3_VENV)/bin/python -m pip install --quiet $(K3_PACKAGES)
 	$(K3_VENV)/bin/python -m pip install --quiet --no-deps -e .
@@ -60,7 +63,7 @@ run: $(STAMP) $(RTL_STAMP)
 # compiles, servers, subprocesses): the firmware components, and everything else. Tests that
 # share a session fixture (the graph zoo) or start Triton stay in one of them; each writes its
 # log, printed when both are done.
-TEST_SHARD_A := tests/emulation tests/latency_bench tests/quantization
+TEST_SHARD_A := tests/emulation tests/latency_bench tests/quantization tests/keras3
 test: $(STAMP) $(RTL_STAMP) $(K3_STAMP)
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(TEST_SHARD_A) > .test-firmware.log 2>&1 & a=$$!; \
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) $(foreach d,$(TEST_SHARD_A),--ignore=$(d)) \

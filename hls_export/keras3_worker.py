@@ -2,6 +2,7 @@
 :mod:`triginfer.hls_export.keras3`; prints one JSON line (the result, or ``{"error": ...}``).
 
     python -m triginfer.hls_export.keras3_worker convert MODEL.keras OUT_DIR OPTIONS.json
+    python -m triginfer.hls_export.keras3_worker convert-onnx MODEL.onnx OUT_DIR OPTIONS.json
     python -m triginfer.hls_export.keras3_worker da4ml JOBS.json
 
 Only the TF-free core of triginfer is imported here (the spec reader, the layer kinds),
@@ -131,6 +132,75 @@ def _convert(path: str, out: str, options_path: str) -> dict:
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def convert_onnx(path: str, out: str, options_path: str) -> dict:
+    """An ONNX / QONNX model through qonnx's passes and hls4ml (see hls_export/qonnx.py);
+    nothing written when anything is refused."""
+    import shutil
+
+    existed = os.path.exists(out)
+    try:
+        return _convert_onnx(path, out, options_path)
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _convert_onnx(path: str, out: str, options_path: str) -> dict:
+    import hls4ml
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+    from qonnx.util.cleanup import cleanup_model
+
+    from triginfer.errors import UnsupportedModelError
+    from triginfer.hls_export.converter import _project_name, spec_from_hls_model
+
+    with open(options_path) as fh:
+        opts = json.load(fh)
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = cleanup_model(ModelWrapper(path))
+            model = model.transform(ConvertToChannelsLastAndClean())
+            model = model.transform(GemmToMatMul())
+            model = cleanup_model(model)
+    except Exception as exc:  # qonnx's passes raise what they raise
+        raise UnsupportedModelError(f"qonnx could not prepare {os.path.basename(path)} "
+                                    f"(cleanup, channels last): {_hls_layer_problem(exc)}") \
+            from exc
+    project = _project_name(opts["project_name"])
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            config = hls4ml.utils.config.config_from_onnx_model(
+                model, granularity="name", backend=opts["backend"],
+                default_precision=opts["default_precision"],
+                default_reuse_factor=int(opts["reuse_factor"]),
+                max_precision=opts.get("max_precision"))
+            config["Model"]["Strategy"] = opts["strategy"]
+            hls_model = hls4ml.converters.convert_from_onnx_model(
+                model, output_dir=out, project_name=project, backend=opts["backend"],
+                hls_config=config, io_type=opts["io_type"], part=opts["part"],
+                clock_period=opts["clock_period_ns"])
+    except Exception as exc:  # hls4ml raises bare Exceptions for what it does not convert
+        raise UnsupportedModelError(f"hls4ml could not convert the ONNX model "
+                                    f"{os.path.basename(path)!r}: {_hls_layer_problem(exc)}") \
+            from exc
+    settings = {"backend": opts["backend"], "io_type": opts["io_type"],
+                "strategy": opts["strategy"], "reuse_factor": int(opts["reuse_factor"]),
+                "part": opts["part"], "clock_period_ns": float(opts["clock_period_ns"]),
+                "project_name": project, "hls4ml_version": hls4ml.__version__,
+                "bit_exact": False, "front_end": "qonnx" if opts.get("qonnx") else "onnx",
+                "qonnx_version": _version("qonnx"), "user_hls_config": False}
+    spec = spec_from_hls_model(hls_model, opts["project_name"], settings, opts.get("features"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        hls_model.write()
+    spec.save(out)
+    return {"ok": True, "project": project,
+            "layers": [[layer.name, layer.kind] for layer in spec.layers],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
 def _version(dist: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -180,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from triginfer.errors import TrigInferError
 
-    commands = {"convert": convert, "da4ml": da4ml}
+    commands = {"convert": convert, "convert-onnx": convert_onnx, "da4ml": da4ml}
     try:
         if not argv or argv[0] not in commands:
             raise TrigInferError(f"usage: keras3_worker {{{'|'.join(commands)}}} ...")

@@ -296,6 +296,40 @@ def _self_check(firmware, events: int, reference) -> None:
               f"{int(np.sum(np.all(e == c, axis=1)))}")
 
 
+def _export_hls_onnx(args: argparse.Namespace) -> int:
+    """export-hls for an ONNX / QONNX file (hls_export/qonnx.py: converted in .venv-keras3)."""
+    from triginfer.api import Firmware
+    from triginfer.errors import ConfigError
+    from triginfer.hls_export.qonnx import convert_file
+
+    for flag in ("write_config", "testbench", "synth", "hls_config"):
+        if getattr(args, flag, None):
+            raise ConfigError(f"--{flag.replace('_', '-')} is not offered for ONNX models yet")
+    if args.input_shape or args.architecture or args.trust_model:
+        raise ConfigError("--input-shape, --architecture and --trust-model are for PyTorch "
+                          "models (.pt/.pth); an ONNX model carries its input shape")
+    if not args.out:
+        raise ConfigError("export-hls needs --out")
+    firmware = Firmware(convert_file(args.model, args.out, backend=args.backend,
+                                     io_type=args.io_type, strategy=args.strategy,
+                                     reuse_factor=args.reuse_factor, part=args.part,
+                                     clock_period_ns=args.clock_ns,
+                                     features=_features_arg(args, None)))
+    print(f"HLS project and firmware_spec.json written to {args.out} "
+          f"({firmware.spec.settings.get('front_end', 'onnx').upper()} front end, "
+          f"{len(firmware.spec.layers)} layers; inputs channels last: "
+          f"{[list(s) for s in firmware.spec.input_shapes]})")
+    if args.compile:
+        from triginfer.api import compare
+        from triginfer.emulation.files import inputs_for
+
+        x = inputs_for(firmware.spec, None, args.check_events)
+        result = compare(firmware, x if len(x) > 1 else x[0])
+        print(f"self-check on {result.events} events: emulator == C-sim on "
+              f"{result.equal_events}")
+    return 0
+
+
 def _export_hls_keras3(args: argparse.Namespace) -> int:
     """export-hls for a Keras 3 / HGQ2 ``.keras`` file (hls_export/keras3.py: converted in
     .venv-keras3 as a subprocess)."""
@@ -361,12 +395,7 @@ def _cmd_export_hls(args: argparse.Namespace) -> int:
     if is_keras3_file(args.model):
         return _export_hls_keras3(args)
     if Path(args.model).suffix.lower() == ".onnx":
-        from triginfer.errors import UnsupportedModelError
-
-        raise UnsupportedModelError(
-            f"{args.model}: ONNX/QONNX models are not converted yet (the front ends today: "
-            "Keras 2/QKeras .h5/.keras, PyTorch .pt/.pth); for a PyTorch model, pass its state "
-            "dict with --architecture")
+        return _export_hls_onnx(args)
     if args.input_shape or args.architecture or args.trust_model:
         from triginfer.errors import ConfigError
 

@@ -17,8 +17,9 @@ class BatchNorm(LayerKind):
     """``x * scale + bias`` (see the module docstring)."""
 
     kind = "batchnorm"
-    hls_classes = ("BatchNormalization", "QBatchNormalization")
-    summary = "BatchNormalization, QBatchNormalization (standalone)"
+    hls_classes = ("BatchNormalization", "QBatchNormalization", "ApplyAlpha")
+    summary = ("BatchNormalization, QBatchNormalization (standalone), ApplyAlpha (QONNX "
+               "scales, QKeras alpha)")
 
     def required_arrays(self, layer):
         return ("scale", "bias")

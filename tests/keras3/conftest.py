@@ -50,6 +50,33 @@ def build_models(out: Path, names: list[str] | None = None) -> dict[str, Path]:
     return {k: Path(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
+def build_onnx_models(out: Path, names: list[str] | None = None) -> dict[str, dict]:
+    python = keras3_python()
+    done = subprocess.run([str(python), str(HERE / "qonnx_zoo.py"), str(out), *(names or [])],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def qonnx_zoo(tmp_path_factory) -> dict[str, ZooModel]:
+    """Every QONNX / float ONNX zoo model converted and its C simulation run (2 at a time)."""
+    from triginfer.api import Firmware
+    from triginfer.emulation.files import inputs_for
+    from triginfer.hls_export.qonnx import convert_file
+
+    root = tmp_path_factory.mktemp("qonnx_zoo")
+    files = {k: Path(v["path"]) for k, v in build_onnx_models(root / "models").items()}
+
+    def one(name):
+        fw = Firmware(convert_file(files[name], root / "fw" / name))
+        x = inputs_for(fw.spec, None, EVENTS, seed=13)[0]
+        return ZooModel(name, files[name], fw, x, np.asarray(fw.csim(x)), None)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(files, pool.map(one, files), strict=True))
+
+
 @pytest.fixture(scope="session")
 def hgq2_zoo(tmp_path_factory) -> dict[str, ZooModel]:
     from triginfer.api import Firmware
