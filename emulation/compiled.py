@@ -52,6 +52,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from triginfer.errors import InputFileError, TrigInferError, UnsupportedModelError
+from triginfer.firmware import ops as _ops
+from triginfer.firmware.ops import LinearOp, Op, Program, ReluOp
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -151,21 +153,18 @@ class _Types:
         self.names: dict[tuple, str] = {}
         self.code: list[str] = []
 
-    def conv(self, t: dict | FixedType | None, r: Rng, what: str, full: bool = False
+    def conv(self, t: FixedType | None, r: Rng, what: str, full: bool = False
              ) -> tuple[str | None, Rng]:
         """The conversion of values in ``r`` to ``t``: (function name or None for the identity,
         the range after it). ``full``: both steps, for values known only to be below 2**52
         LSBs (the caller's inputs)."""
         if full:
-            t = _fixed(t) if isinstance(t, dict) else t
             r = Rng(-np.inf, np.inf, t.frac + 1)
         elif r.amax * 2.0 ** r.frac >= EXACT_LIMIT:
             raise NoCForm(f"{what}: values of up to 2**{np.log2(r.amax * 2.0 ** r.frac):.0f} "
                           "LSBs, beyond float64's exact range")
         if t is None:
             return None, r
-        if isinstance(t, dict):
-            t = _fixed(t)
         lo_m, hi_m = t.min_mantissa, t.max_mantissa
         if t.overflow == "SAT_SYM" and t.signed and t.width > 1:
             lo_m = -hi_m
@@ -251,15 +250,10 @@ def _ap(fn: str | None, expr: str) -> str:
     return f"{fn}({expr})" if fn else f"({expr})"
 
 
-def _fixed(t: dict) -> FixedType:
-    return FixedType(int(t["width"]), int(t["integer"]), bool(t["signed"]), t["round"],
-                     t["overflow"])
-
-
 class _Gen:
     """C source of one program (see the module docstring)."""
 
-    def __init__(self, program: dict, arrays: dict, emulator) -> None:
+    def __init__(self, program: Program, arrays: dict, emulator) -> None:
         self.program = program
         self.arrays = arrays
         self.emu = emulator
@@ -318,25 +312,25 @@ class _Gen:
     def conv(self, t, r: Rng, what: str) -> tuple[str | None, Rng]:
         return self.types.conv(t, r, what)
 
-    def emit_map(self, op: dict, in_rows: list[np.ndarray], expr: str, value: Rng,
+    def emit_map(self, op: Op, in_rows: list[np.ndarray], expr: str, value: Rng,
                  pre: str = "") -> None:
         """``out[i] = conv(expr)`` for every output element i, vectorised over events;
         ``expr`` reads ``a[e]`` (``b[e]``) from the element's input rows and may use ``i``;
         ``value`` is the range of ``expr``."""
         size = len(in_rows[0])
         out = self.alloc(size)
-        cv, self.range[op["name"]] = self.conv(op["type"], value, f"layer {op['name']!r}")
+        cv, self.range[op.name] = self.conv(op.type, value, f"layer {op.name!r}")
         names = []
         for k, rows in enumerate(in_rows):
             names.append(self.table("int32_t", f"r{k}_", rows))
         ptrs = "".join(f" const T *{'ab'[k]} = A + (int64_t){n}[i] * B;"
                        for k, n in enumerate(names))
         self.body.append(
-            f"    /* {op['name']} ({op['op']}) */\n"
+            f"    /* {op.name} ({op.op}) */\n"
             f"    for (int i = 0; i < {size}; ++i) {{{ptrs}\n"
             f"        T *y = A + (int64_t)({int(out[0])} + i) * B; {pre}\n"
             f"        SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(cv, expr)};\n    }}\n")
-        self.rows[op["name"]] = out
+        self.rows[op.name] = out
 
     def rng(self, name: str) -> Rng:
         return self.range[name]
@@ -346,26 +340,26 @@ class _Gen:
         self.types.code.append(_int_conv(t, frac, name))
         return name
 
-    def store(self, op: dict, m_frac: int, value: Rng) -> tuple[str, str]:
+    def store(self, op: Op, m_frac: int, value: Rng) -> tuple[str, str]:
         """How an op whose result is an int64 mantissa ``m`` (with ``m_frac`` fractional bits,
         values in ``value``) converts and stores it: (conversion function, store statement
         for ``y[e]``); the tensor is held as int64 where float64 cannot hold it."""
-        t = _fixed(op["type"])
+        t = op.type
         cvi = self.int_conv(t, m_frac)
         out = Rng(max(value.lo - t.lsb, t.min_value), min(value.hi + t.lsb, t.max_value), t.frac)
-        self.range[op["name"]] = out
+        self.range[op.name] = out
         if out.amax * 2.0 ** t.frac < EXACT_LIMIT:
             return cvi, f"y[e] = (T)({cvi}(m)) * {_fmt(2.0 ** -t.frac)};"
-        self.wide[op["name"]] = t.frac
+        self.wide[op.name] = t.frac
         return cvi, f"st_i64(y + e, {cvi}(m));"
 
-    def linear_int64(self, op: dict, x: Rng, wr: Rng, br: Rng, total: float, lo: float,
+    def linear_int64(self, op: Op, x: Rng, wr: Rng, br: Rng, total: float, lo: float,
                      hi: float, prow, ks, colptr, col_w, b, out, what: str) -> None:
         """A linear map whose sums need more than float64's 52 bits: int64 mantissas."""
-        if op.get("round_products"):
+        if op.round_products:
             raise NoCForm(f"{what}: per-product rounding on values beyond float64")
-        wide_src = op["src"] in self.wide
-        xf = self.wide[op["src"]] if wide_src else x.frac
+        wide_src = op.src in self.wide
+        xf = self.wide[op.src] if wide_src else x.frac
         fw = wr.frac
         frac = max(xf + fw, br.frac)
         if total * 2.0 ** frac >= INT64_LIMIT:
@@ -384,17 +378,17 @@ class _Gen:
         shift = frac - (xf + fw)
         read = ("ld_i64(src + e)" if wide_src
                 else f"(int64_t)(src[e] * {_fmt(2.0 ** xf)})")
-        acc_t = op.get("accum")
+        acc_t = op.accum
         value = Rng(lo, hi, frac)
         if acc_t is not None:
-            at = _fixed(acc_t)
+            at = acc_t
             cva = self.int_conv(at, frac)
             value = Rng(max(lo - at.lsb, at.min_value), min(hi + at.lsb, at.max_value), at.frac)
             acc_expr, m_frac = f"{cva}(acc[e] + bj)", at.frac
         else:
             acc_expr, m_frac = "acc[e] + bj", frac
         cvi, stmt = self.store(op, m_frac, value)
-        name = op["name"]
+        name = op.name
         self.body.append(
             f"    /* {name} (linear {positions}x{k_in} -> {n_out}, int64: sums beyond float64) */\n"
             f"    for (int s = 0; s < {len(slots)}; ++s) {{ const T *src = A + "
@@ -417,30 +411,30 @@ class _Gen:
         self.rows[name] = out
 
     # --- operations ------------------------------------------------------------------------
-    def op_input(self, op: dict) -> None:
-        self.rows[op["name"]] = self.alloc(int(op["size"]))
-        self.range[op["name"]] = Rng.of_type(_fixed(op["type"]))
+    def op_input(self, op: Op) -> None:
+        self.rows[op.name] = self.alloc(int(op.size))
+        self.range[op.name] = Rng.of_type(op.type)
 
-    def op_gather(self, op: dict) -> None:
-        rows = self.src_rows(op["srcs"], self.arrays[op["index"]])
+    def op_gather(self, op: Op) -> None:
+        rows = self.src_rows(op.srcs, self.arrays[op.index])
         value = Rng(0.0, 0.0, 0)                  # padding reads zeros
-        for src in op["srcs"]:
+        for src in op.srcs:
             value = value.union(self.rng(src))
-        cv, out = self.conv(op["type"], value, f"layer {op['name']!r}")
+        cv, out = self.conv(op.type, value, f"layer {op.name!r}")
         if cv is None:
-            self.rows[op["name"]] = rows          # pure data movement: no code
-            self.range[op["name"]] = out
+            self.rows[op.name] = rows          # pure data movement: no code
+            self.range[op.name] = out
             return
         self.emit_map(op, [rows], "a[e]", value)
 
-    def op_linear(self, op: dict) -> None:
-        name = op["name"]
-        index = np.asarray(self.arrays[op["index"]], dtype=np.int64)      # (P, K)
-        w = np.asarray(self.arrays[op["weight"]], dtype=np.float64)        # (K, J)
-        b = np.asarray(self.arrays[op["bias"]], dtype=np.float64)          # (J,)
+    def op_linear(self, op: Op) -> None:
+        name = op.name
+        index = np.asarray(self.arrays[op.index], dtype=np.int64)      # (P, K)
+        w = np.asarray(self.arrays[op.weight], dtype=np.float64)        # (K, J)
+        b = np.asarray(self.arrays[op.bias], dtype=np.float64)          # (J,)
         positions, k_in = index.shape
         n_out = w.shape[1]
-        x = self.rng(op["src"])
+        x = self.rng(op.src)
         if (index < 0).any():
             x = x.union(Rng(0.0, 0.0, 0))
         wr, br = Rng.of_values(w), Rng.of_values(b)
@@ -450,11 +444,11 @@ class _Gen:
         total = float(np.max(np.abs(w).sum(0) * x.amax + np.abs(b)))   # every partial sum
         frac = max(x.frac + wr.frac, br.frac)
         what = f"layer {name!r}"
-        prow = self.src_rows([op["src"]], index.reshape(-1)).reshape(positions, k_in)
+        prow = self.src_rows([op.src], index.reshape(-1)).reshape(positions, k_in)
         js, ks = np.nonzero(w.T)          # sorted by output j, then k
         colptr = np.searchsorted(js, np.arange(n_out + 1)) if len(js) else np.zeros(n_out + 1)
         col_w = w[ks, js] if len(js) else np.zeros(0)
-        if total * 2.0 ** frac >= EXACT_LIMIT or op["src"] in self.wide:
+        if total * 2.0 ** frac >= EXACT_LIMIT or op.src in self.wide:
             out = self.alloc(positions * n_out)
             self.linear_int64(op, x, wr, br, total, lo, hi, prow, ks, colptr, col_w, b, out, what)
             return
@@ -464,7 +458,7 @@ class _Gen:
         t_k = self.table("int32_t", "colk", ks)
         t_w = self.table("double", "colw", col_w)
         t_b = self.table("double", "bias", b)
-        f32 = (not op.get("round_products") and total * 2.0 ** frac < 2.0 ** 24
+        f32 = (not op.round_products and total * 2.0 ** frac < 2.0 ** 24
                and x.amax * 2.0 ** x.frac < 2.0 ** 24 and wr.amax * 2.0 ** wr.frac < 2.0 ** 24)
         if f32:      # every product and partial sum exact in float32: twice the lanes
             slots, slot_of = np.unique(prow, return_inverse=True)
@@ -472,8 +466,8 @@ class _Gen:
             t_slots = self.table("int32_t", "fslot", slots)
             t_fprow = self.table("int32_t", "fprow", slot_of.reshape(positions, k_in))
             t_wf = self.table("float", "colwf", col_w)
-            acc_cv, acc = self.conv(op.get("accum"), Rng(lo, hi, frac), what)
-            out_cv, self.range[name] = self.conv(op["type"], acc, what)
+            acc_cv, acc = self.conv(op.accum, Rng(lo, hi, frac), what)
+            out_cv, self.range[name] = self.conv(op.type, acc, what)
             final = _ap(out_cv, _ap(acc_cv, "(T)acc[e] + bj"))
             self.body.append(
                 f"    /* {name} (linear {positions}x{k_in} -> {n_out}, {len(col_w)} nonzero "
@@ -497,8 +491,8 @@ class _Gen:
                 f"        }}\n    }}\n")
             self.rows[name] = out
             return
-        if op.get("round_products"):     # each product converted alone: scalar lanes
-            term_cv, term = self.conv(op["accum"], _mul(x, wr), what)
+        if op.round_products:     # each product converted alone: scalar lanes
+            term_cv, term = self.conv(op.accum, _mul(x, wr), what)
             n_terms = int(np.max((w != 0).sum(0))) if w.size else 0
             acc_in = Rng(n_terms * term.lo + min(br.lo, 0), n_terms * term.hi + max(br.hi, 0),
                          max(term.frac, br.frac))
@@ -508,8 +502,8 @@ class _Gen:
             acc_in = Rng(lo, hi, frac)
             inner = ("                const V wv = (V){0} + w; const V *xv = (const V *)x;\n"
                      "                for (int v = 0; v < NV; ++v) accv[v] += wv * xv[v];\n")
-        acc_cv, acc = self.conv(op.get("accum"), acc_in, what)
-        out_cv, self.range[name] = self.conv(op["type"], acc, what)
+        acc_cv, acc = self.conv(op.accum, acc_in, what)
+        out_cv, self.range[name] = self.conv(op.type, acc, what)
         final = _ap(out_cv, _ap(acc_cv, "acc[e] + bj"))
         decl = "V accv[NV]; T *acc = (T *)accv; for (int v = 0; v < NV; ++v) accv[v] = (V){0};"
         self.body.append(
@@ -528,31 +522,31 @@ class _Gen:
             f"        }}\n    }}\n")
         self.rows[name] = out
 
-    def op_relu(self, op: dict) -> None:
-        x = self.rng(op["src"])
-        if op["src"] in self.wide:          # int64 mantissas: max(m, 0), then the conversion
-            out = self.alloc(len(self.rows[op["src"]]))
-            t_rows = self.table("int32_t", "r0_", self.rows[op["src"]])
-            cvi, stmt = self.store(op, self.wide[op["src"]], Rng(max(x.lo, 0.0), max(x.hi, 0.0),
+    def op_relu(self, op: Op) -> None:
+        x = self.rng(op.src)
+        if op.src in self.wide:          # int64 mantissas: max(m, 0), then the conversion
+            out = self.alloc(len(self.rows[op.src]))
+            t_rows = self.table("int32_t", "r0_", self.rows[op.src])
+            cvi, stmt = self.store(op, self.wide[op.src], Rng(max(x.lo, 0.0), max(x.hi, 0.0),
                                                                  x.frac))
             self.body.append(
-                f"    /* {op['name']} (relu on int64 mantissas) */\n"
+                f"    /* {op.name} (relu on int64 mantissas) */\n"
                 f"    for (int i = 0; i < {len(out)}; ++i) {{ const T *a = A + "
                 f"(int64_t){t_rows}[i] * B;\n"
                 f"        T *y = A + (int64_t)({int(out[0])} + i) * B;\n"
                 f"        for (int e = 0; e < B; ++e) {{ const int64_t v = ld_i64(a + e), m = v > 0 ? v : 0; "
                 f"{stmt} }}\n    }}\n")
-            self.rows[op["name"]] = out
+            self.rows[op.name] = out
             return
-        self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : 0.0",
+        self.emit_map(op, [self.rows[op.src]], "a[e] > 0.0 ? a[e] : 0.0",
                       Rng(max(x.lo, 0.0), max(x.hi, 0.0), x.frac))
 
-    def op_binary(self, op: dict) -> None:
-        ra = self.rows[op["a"]][np.asarray(self.arrays[op["a_index"]])]
-        rb = self.rows[op["b"]][np.asarray(self.arrays[op["b_index"]])]
-        a, b = self.rng(op["a"]), self.rng(op["b"])
+    def op_binary(self, op: Op) -> None:
+        ra = self.rows[op.a][np.asarray(self.arrays[op.a_index])]
+        rb = self.rows[op.b][np.asarray(self.arrays[op.b_index])]
+        a, b = self.rng(op.a), self.rng(op.b)
         f = max(a.frac, b.frac)
-        fn = op["fn"]
+        fn = op.fn
         value = {"add": lambda: Rng(a.lo + b.lo, a.hi + b.hi, f),
                  "sub": lambda: Rng(a.lo - b.hi, a.hi - b.lo, f),
                  "avg": lambda: Rng((a.lo + b.lo) / 2, (a.hi + b.hi) / 2, f + 1),
@@ -564,14 +558,14 @@ class _Gen:
                 "min": "a[e] < b[e] ? a[e] : b[e]"}[fn]
         self.emit_map(op, [ra, rb], expr, value)
 
-    def op_affine(self, op: dict) -> None:
-        rows = self.rows[op["src"]]
+    def op_affine(self, op: Op) -> None:
+        rows = self.rows[op.src]
         size = len(rows)
-        scale = np.broadcast_to(np.asarray(self.arrays[op["scale"]], np.float64).reshape(-1),
+        scale = np.broadcast_to(np.asarray(self.arrays[op.scale], np.float64).reshape(-1),
                                 (size,))
-        bias = np.broadcast_to(np.asarray(self.arrays[op["bias"]], np.float64).reshape(-1),
+        bias = np.broadcast_to(np.asarray(self.arrays[op.bias], np.float64).reshape(-1),
                                (size,))
-        x = self.rng(op["src"])
+        x = self.rng(op.src)
         ends = np.stack([x.lo * scale, x.hi * scale]) + bias
         value = Rng(float(ends.min()), float(ends.max()),
                     max(x.frac + _frac_of(scale), _frac_of(bias)))
@@ -579,21 +573,21 @@ class _Gen:
         self.emit_map(op, [rows], "a[e] * s + c", value,
                       pre=f"const double s = {ts}[i], c = {tb}[i];")
 
-    def op_reduce(self, op: dict) -> None:
-        name = op["name"]
-        index = np.asarray(self.arrays[op["index"]], dtype=np.int64)     # (outputs, window)
-        src = self.rows[op["src"]]
-        pad_value = float(op.get("pad", 0.0))
+    def op_reduce(self, op: Op) -> None:
+        name = op.name
+        index = np.asarray(self.arrays[op.index], dtype=np.int64)     # (outputs, window)
+        src = self.rows[op.src]
+        pad_value = float(op.pad)
         pad = self.const_row(pad_value)
         rows = np.where(index < 0, pad, src[np.clip(index, 0, None)])
         n_out, window = rows.shape
         out = self.alloc(n_out)
         t = self.table("int32_t", "win", rows)
-        value = self.rng(op["src"])
+        value = self.rng(op.src)
         if (index < 0).any():
             value = value.union(Rng(pad_value, pad_value, _frac_of([pad_value])))
-        acc_cv, acc = self.conv(op.get("accum"), value, f"layer {name!r}")
-        out_cv, self.range[name] = self.conv(op["type"], acc, f"layer {name!r}")
+        acc_cv, acc = self.conv(op.accum, value, f"layer {name!r}")
+        out_cv, self.range[name] = self.conv(op.type, acc, f"layer {name!r}")
         self.body.append(
             f"    /* {name} (max over {window}) */\n"
             f"    for (int i = 0; i < {n_out}; ++i) {{\n"
@@ -606,12 +600,12 @@ class _Gen:
             f"    }}\n")
         self.rows[name] = out
 
-    def op_avgpool(self, op: dict) -> None:
-        name = op["name"]
+    def op_avgpool(self, op: Op) -> None:
+        name = op.name
         what = f"layer {name!r}"
-        index = np.asarray(self.arrays[op["index"]], dtype=np.int64)
-        lengths = np.asarray(self.arrays[op["lengths"]], dtype=np.int64).reshape(-1)
-        src = self.rows[op["src"]]
+        index = np.asarray(self.arrays[op.index], dtype=np.int64)
+        lengths = np.asarray(self.arrays[op.lengths], dtype=np.int64).reshape(-1)
+        src = self.rows[op.src]
         n_out, window = index.shape
         # the valid entries of each window first, their count beside
         rows = np.zeros_like(index)
@@ -621,13 +615,13 @@ class _Gen:
             rows[i, :len(valid)] = src[valid]
             count[i] = len(valid)
         out = self.alloc(n_out)
-        add_cv, term = self.conv(op.get("addend"), self.rng(op["src"]), what)
-        accum = _fixed(op["accum"])
+        add_cv, term = self.conv(op.addend, self.rng(op.src), what)
+        accum = op.accum
         acc_type = Rng.of_type(accum).union(term)
         acc_cv, _ = self.conv(accum, Rng(acc_type.lo + term.lo, acc_type.hi + term.hi,
                                          acc_type.frac), what)
         acc_f = accum.frac
-        out_cv, self.range[name] = self.conv(op["type"], Rng.of_type(accum), what)
+        out_cv, self.range[name] = self.conv(op.type, Rng.of_type(accum), what)
         term_e = _ap(add_cv, "x[e]")
         t_rows, t_cnt = self.table("int32_t", "win", rows), self.table("int32_t", "cnt", count)
         t_len = self.table("double", "len", lengths.astype(np.float64))
@@ -648,17 +642,17 @@ class _Gen:
             f"    }}\n")
         self.rows[name] = out
 
-    def op_quantize(self, op: dict) -> None:
+    def op_quantize(self, op: Op) -> None:
         """HGQ's per-value quantizer: each value converted to its own type (a loop per
         distinct type over its values; pruned values are the zero row), then to the
         layer's result type."""
-        name = op["name"]
-        rows = self.rows[op["src"]]
-        x = self.rng(op["src"])
+        name = op.name
+        rows = self.rows[op.src]
+        x = self.rng(op.src)
         out = self.alloc(len(rows))
-        group = np.asarray(self.arrays[op["group"]], dtype=np.int64)
+        group = np.asarray(self.arrays[op.group], dtype=np.int64)
         value: Rng | None = None
-        for g, t in enumerate(op["types"]):
+        for g, t in enumerate(op.types):
             members = np.nonzero(group == g)[0]
             if members.size == 0:
                 continue
@@ -667,110 +661,110 @@ class _Gen:
             else:
                 cv, r = self.conv(t, x, f"layer {name!r}")
                 expr = _ap(cv, "a[e]")
-            cv2, r = self.conv(op["type"], r, f"layer {name!r}")
+            cv2, r = self.conv(op.type, r, f"layer {name!r}")
             value = r if value is None else value.union(r)
             src = self.table("int32_t", "r0_", rows[members])
             dst = self.table("int32_t", "d_", out[members])
             self.body.append(
-                f"    /* {name} (quantize, {t['text'] if t else 'pruned'}) */\n"
+                f"    /* {name} (quantize, {t if t else 'pruned'}) */\n"
                 f"    for (int j = 0; j < {members.size}; ++j) {{ const T *a = A + "
                 f"(int64_t){src}[j] * B; T *y = A + (int64_t){dst}[j] * B;\n"
                 f"        SIMD for (int e = 0; e < B; ++e) y[e] = {_ap(cv2, expr)};\n    }}\n")
         self.range[name] = value or Rng(0.0, 0.0, 0)
         self.rows[name] = out
 
-    def op_table(self, op: dict) -> None:
-        in_pos = np.asarray(self.arrays[op["in_pos"]], dtype=np.int64)
-        table_id = np.asarray(self.arrays[op["table_id"]], dtype=np.int64)
-        tables = np.asarray(self.arrays[op["tables"]], dtype=np.float64)
-        t_in = _fixed(op["in_type"])
-        rows = self.rows[op["src"]][in_pos]
+    def op_table(self, op: Op) -> None:
+        in_pos = np.asarray(self.arrays[op.in_pos], dtype=np.int64)
+        table_id = np.asarray(self.arrays[op.table_id], dtype=np.int64)
+        tables = np.asarray(self.arrays[op.tables], dtype=np.float64)
+        t_in = op.in_type
+        rows = self.rows[op.src][in_pos]
         t = self.table("double", "tab", tables)
         offs = self.table("int32_t", "toff", table_id * tables.shape[1])
         self.emit_map(op, [rows], f"tb[(int)(a[e] * {_fmt(2.0 ** t_in.frac)}) - "
                       f"({t_in.min_mantissa})]", Rng.of_values(tables),
                       pre=f"const double *tb = {t} + {offs}[i];")
 
-    def op_table_index(self, op: dict) -> None:
-        rows = self.rows[op["src"]]
-        table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
+    def op_table_index(self, op: Op) -> None:
+        rows = self.rows[op.src]
+        table = np.asarray(self.arrays[op.table], dtype=np.float64)
         t = self.table("double", "tab", table)
-        size, half, span = int(op["size"]), int(op["half"]), float(op["span"])
-        tcv, value = self.conv(op["table_type"], Rng.of_values(table), f"layer {op['name']!r}")
+        size, half, span = int(op.size), int(op.half), float(op.span)
+        tcv, value = self.conv(op.table_type, Rng.of_values(table), f"layer {op.name!r}")
         self.emit_map(op, [rows], _ap(tcv, f"{t}[(int)idx_clip(trunc(a[e] / {_fmt(span)} * "
                       f"{_fmt(size)}) + {half}.0, {size - 1}.0)]"), value)
 
-    def op_elu(self, op: dict) -> None:
-        rows = self.rows[op["src"]]
-        table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
+    def op_elu(self, op: Op) -> None:
+        rows = self.rows[op.src]
+        table = np.asarray(self.arrays[op.table], dtype=np.float64)
         t = self.table("double", "tab", table)
-        size = int(op["size"])
-        x = self.rng(op["src"])
-        lam, alpha = float(op["lam"]), float(op["alpha"])
+        size = int(op.size)
+        x = self.rng(op.src)
+        lam, alpha = float(op.lam), float(op.alpha)
         pos = _mul(Rng(0.0, max(x.hi, 0.0), x.frac), Rng(lam, lam, _frac_of([lam])))
         neg = _mul(Rng.of_values(table), Rng(alpha, alpha, _frac_of([alpha])))
         self.emit_map(op, [rows], f"a[e] >= 0.0 ? a[e] * {_fmt(lam)} : {t}[(int)idx_clip("
                       f"trunc(a[e] / -8.0 * {_fmt(size)}), {size - 1}.0)] * {_fmt(alpha)}",
                       pos.union(neg))
 
-    def op_select_pos(self, op: dict) -> None:
-        alpha = np.asarray(self.arrays[op["alpha"]], dtype=np.float64)
+    def op_select_pos(self, op: Op) -> None:
+        alpha = np.asarray(self.arrays[op.alpha], dtype=np.float64)
         t = self.table("double", "alpha", alpha)
-        x = self.rng(op["src"])
+        x = self.rng(op.src)
         scaled = _mul(Rng(min(x.lo, 0.0), 0.0, x.frac), Rng.of_values(alpha))
         value = Rng(max(x.lo, 0.0) if x.lo > 0 else 0.0, max(x.hi, 0.0), x.frac).union(scaled)
-        self.emit_map(op, [self.rows[op["src"]]], "a[e] > 0.0 ? a[e] : a[e] * al", value,
+        self.emit_map(op, [self.rows[op.src]], "a[e] > 0.0 ? a[e] : a[e] * al", value,
                       pre=f"const double al = {t}[i];")
 
-    def op_threshold(self, op: dict) -> None:
-        x = self.rng(op["src"])
-        keep = f"a[e] > {_fmt(op['theta'])}"
-        if op.get("negative_passes"):      # ap_fixed's signed/unsigned comparison
+    def op_threshold(self, op: Op) -> None:
+        x = self.rng(op.src)
+        keep = f"a[e] > {_fmt(op.theta)}"
+        if op.negative_passes:      # ap_fixed's signed/unsigned comparison
             keep = f"({keep} || a[e] < 0.0)"
-        self.emit_map(op, [self.rows[op["src"]]], f"{keep} ? a[e] : 0.0",
+        self.emit_map(op, [self.rows[op.src]], f"{keep} ? a[e] : 0.0",
                       x.union(Rng(0.0, 0.0, 0)))
 
-    def op_ternary(self, op: dict) -> None:
-        hi = self.table("double", "hi", self.arrays[op["hi"]])
-        lo = self.table("double", "lo", self.arrays[op["lo"]])
-        self.emit_map(op, [self.rows[op["src"]]], "a[e] > h ? 1.0 : (a[e] > l ? 0.0 : -1.0)",
+    def op_ternary(self, op: Op) -> None:
+        hi = self.table("double", "hi", self.arrays[op.hi])
+        lo = self.table("double", "lo", self.arrays[op.lo])
+        self.emit_map(op, [self.rows[op.src]], "a[e] > h ? 1.0 : (a[e] > l ? 0.0 : -1.0)",
                       Rng(-1.0, 1.0, 0), pre=f"const double h = {hi}[i], l = {lo}[i];")
 
-    def op_hard(self, op: dict) -> None:
-        slope, shift = float(op["slope"]), float(op["shift"])
-        x = self.rng(op["src"])
+    def op_hard(self, op: Op) -> None:
+        slope, shift = float(op.slope), float(op.shift)
+        x = self.rng(op.src)
         inner = _mul(x, Rng(slope, slope, _frac_of([slope])))
         inner = Rng(inner.lo + shift, inner.hi + shift, max(inner.frac, _frac_of([shift])))
-        self.conv(None, inner, f"layer {op['name']!r}")          # exactness of slope x + shift
+        self.conv(None, inner, f"layer {op.name!r}")          # exactness of slope x + shift
         h = f"clamp01(a[e] * {_fmt(slope)} + {_fmt(shift)})"
-        value = Rng(-1.0 if op["twice"] else 0.0, 1.0, inner.frac)
-        self.emit_map(op, [self.rows[op["src"]]], f"{h} * 2.0 - 1.0" if op["twice"] else h,
+        value = Rng(-1.0 if op.twice else 0.0, 1.0, inner.frac)
+        self.emit_map(op, [self.rows[op.src]], f"{h} * 2.0 - 1.0" if op.twice else h,
                       value)
 
-    def op_sign(self, op: dict) -> None:
-        low = float(op["low"])
-        self.emit_map(op, [self.rows[op["src"]]], f"a[e] < 0.0 ? {_fmt(low)} : 1.0",
+    def op_sign(self, op: Op) -> None:
+        low = float(op.low)
+        self.emit_map(op, [self.rows[op.src]], f"a[e] < 0.0 ? {_fmt(low)} : 1.0",
                       Rng(min(low, 1.0), 1.0, 0))
 
-    def op_embed(self, op: dict) -> None:
-        table = np.asarray(self.arrays[op["table"]], dtype=np.float64)
+    def op_embed(self, op: Op) -> None:
+        table = np.asarray(self.arrays[op.table], dtype=np.float64)
         n_rows, depth = table.shape
-        src = self.rows[op["src"]]
+        src = self.rows[op.src]
         rows = np.repeat(src, depth)
         t = self.table("double", "emb", table)
         self.emit_map(op, [rows], f"{t}[(int)idx_clip(floor(a[e]), {n_rows - 1}.0) * {depth} + "
                       f"i % {depth}]", Rng.of_values(table))
 
-    def op_dot(self, op: dict) -> None:
-        name = op["name"]
+    def op_dot(self, op: Op) -> None:
+        name = op.name
         what = f"layer {name!r}"
-        ra, rb = self.rows[op["a"]], self.rows[op["b"]]
+        ra, rb = self.rows[op.a], self.rows[op.b]
         out = self.alloc(1)
-        accum = _fixed(op["accum"])
-        prod_cv, prod = self.conv(accum, _mul(self.rng(op["a"]), self.rng(op["b"])), what)
+        accum = op.accum
+        prod_cv, prod = self.conv(accum, _mul(self.rng(op.a), self.rng(op.b)), what)
         held = Rng.of_type(accum).union(prod)
         acc_cv, _ = self.conv(accum, Rng(held.lo + prod.lo, held.hi + prod.hi, held.frac), what)
-        out_cv, self.range[name] = self.conv(op["type"], held, what)
+        out_cv, self.range[name] = self.conv(op.type, held, what)
         ta, tb = self.table("int32_t", "da", ra), self.table("int32_t", "db", rb)
         self.body.append(
             f"    /* {name} (dot of {len(ra)}) */\n"
@@ -784,9 +778,9 @@ class _Gen:
             f"      for (int e = 0; e < B; ++e) y[e] = {_ap(out_cv, 's[e]')}; }}\n")
         self.rows[name] = out
 
-    def op_softmax(self, op: dict) -> None:
-        src = self.rows[op["src"]]
-        n_outer, n_slice, n_inner = int(op["n_outer"]), int(op["n_slice"]), int(op["n_inner"])
+    def op_softmax(self, op: Op) -> None:
+        src = self.rows[op.src]
+        n_outer, n_slice, n_inner = int(op.n_outer), int(op.n_slice), int(op.n_inner)
         slices = []
         for o in range(n_outer):
             for c in range(n_inner):
@@ -795,15 +789,15 @@ class _Gen:
         out = self.alloc(len(src))
         t_src = self.table("int32_t", "sm_in", src[pos])
         t_dst = self.table("int32_t", "sm_out", out[pos])
-        name = op["name"]
+        name = op.name
         what = f"layer {name!r}"
-        head = (f"    /* {name} (softmax {op['implementation']}, {len(slices)} x {n_slice}) */\n"
+        head = (f"    /* {name} (softmax {op.implementation}, {len(slices)} x {n_slice}) */\n"
                 f"    for (int s = 0; s < {len(slices)}; ++s) {{\n"
                 f"        const T *x[{n_slice}]; T *y[{n_slice}];\n"
                 f"        for (int j = 0; j < {n_slice}; ++j) {{ x[j] = A + (int64_t){t_src}"
                 f"[s * {n_slice} + j] * B; y[j] = A + (int64_t){t_dst}[s * {n_slice} + j] * B; }}\n")
-        if op["implementation"] == "argmax":
-            out_cv, self.range[name] = self.conv(op["type"], Rng(0.0, 1.0, 0), what)
+        if op.implementation == "argmax":
+            out_cv, self.range[name] = self.conv(op.type, Rng(0.0, 1.0, 0), what)
             out_cv = out_cv or ""
             self.body.append(
                 head + f"        SIMD for (int e = 0; e < B; ++e) {{ int best = 0;\n"
@@ -812,19 +806,19 @@ class _Gen:
                 f"    }}\n")
             self.rows[name] = out
             return
-        if op["implementation"] == "legacy":
-            se, si = int(op["exp_size"]), int(op["inv_size"])
-            exp_v = np.asarray(self.arrays[op["exp_table"]], dtype=np.float64)
-            inv_v = np.asarray(self.arrays[op["inv_table"]], dtype=np.float64)
+        if op.implementation == "legacy":
+            se, si = int(op.exp_size), int(op.inv_size)
+            exp_v = np.asarray(self.arrays[op.exp_table], dtype=np.float64)
+            inv_v = np.asarray(self.arrays[op.inv_table], dtype=np.float64)
             exp_t, inv_t = self.table("double", "exp", exp_v), self.table("double", "inv", inv_v)
-            x = self.rng(op["src"])
+            x = self.rng(op.src)
             self.conv(None, Rng(x.lo - x.hi, x.hi - x.lo, x.frac), what)   # the differences
-            held = Rng.of_type(_fixed(op["table_type"])).union(Rng.of_values(exp_v)).union(
+            held = Rng.of_type(op.table_type).union(Rng.of_values(exp_v)).union(
                 Rng(1.0, 1.0, 0))
-            tcv, _ = self.conv(op["table_type"], Rng(2 * min(held.lo, 0), 2 * max(held.hi, 0),
+            tcv, _ = self.conv(op.table_type, Rng(2 * min(held.lo, 0), 2 * max(held.hi, 0),
                                                      held.frac), what)
             tcv = tcv or ""
-            out_cv, self.range[name] = self.conv(op["type"], Rng.of_values(inv_v), what)
+            out_cv, self.range[name] = self.conv(op.type, Rng.of_values(inv_v), what)
             out_cv = out_cv or ""
             self.body.append(
                 head + f"        SIMD for (int e = 0; e < B; ++e) for (int i = 0; i < {n_slice}; ++i) {{\n"
@@ -836,20 +830,20 @@ class _Gen:
                 f"{si - 1}.0)]);\n        }}\n    }}\n")
             self.rows[name] = out
             return
-        key = _fixed(op["key_type"])
-        x = self.rng(op["src"])
+        key = op.key_type
+        x = self.rng(op.src)
         key_cv, _ = self.conv(key, Rng(x.lo - x.hi, x.hi - x.lo, x.frac), what)
         key_cv = key_cv or ""
-        exp_v = np.asarray(self.arrays[op["exp_table"]], dtype=np.float64)
-        inv_v = np.asarray(self.arrays[op["inv_table"]], dtype=np.float64)
-        held = Rng.of_type(_fixed(op["accum"])).union(Rng.of_values(exp_v))
+        exp_v = np.asarray(self.arrays[op.exp_table], dtype=np.float64)
+        inv_v = np.asarray(self.arrays[op.inv_table], dtype=np.float64)
+        held = Rng.of_type(op.accum).union(Rng.of_values(exp_v))
         pair = Rng(2 * min(held.lo, 0), 2 * max(held.hi, 0), held.frac)
-        accum, _ = self.conv(op["accum"], pair, what)
+        accum, _ = self.conv(op.accum, pair, what)
         accum = accum or ""
-        inv_inp_t = _fixed(op["inv_inp"])
+        inv_inp_t = op.inv_inp
         inv_inp, _ = self.conv(inv_inp_t, pair, what)
         inv_inp = inv_inp or ""
-        out_cv, self.range[name] = self.conv(op["type"], _mul(Rng.of_values(exp_v),
+        out_cv, self.range[name] = self.conv(op.type, _mul(Rng.of_values(exp_v),
                                                              Rng.of_values(inv_v)), what)
         out_cv = out_cv or ""
         exp_t, inv_t = self.table("double", "exp", exp_v), self.table("double", "inv", inv_v)
@@ -867,7 +861,7 @@ class _Gen:
 
         lines = [head, "        SIMD for (int e = 0; e < B; ++e) {\n"]
         lines.append(f"            T k[{n_slice}], ex[{n_slice}];\n")
-        if op["implementation"] == "stable":
+        if op.implementation == "stable":
             lines.append("            T mx = x[0][e];\n"
                          f"            for (int j = 1; j < {n_slice}; ++j) mx = x[j][e] > mx ? "
                          "x[j][e] : mx;\n"
@@ -876,11 +870,11 @@ class _Gen:
         else:
             lines.append(f"            for (int j = 0; j < {n_slice}; ++j) k[j] = x[j][e];\n")
         lines.append(f"            for (int j = 0; j < {n_slice}; ++j) ex[j] = {exp_t}"
-                     f"[(int){top_bits('k[j]', key, int(op['exp_bits']))}];\n")
+                     f"[(int){top_bits('k[j]', key, int(op.exp_bits))}];\n")
         total = tree([f"ex[{j}]" for j in range(n_slice)])
         lines.append(f"            const T tot = {inv_inp}({total});\n")
         lines.append(f"            const T inv = {inv_t}"
-                     f"[(int){top_bits('tot', inv_inp_t, int(op['inv_bits']))}];\n")
+                     f"[(int){top_bits('tot', inv_inp_t, int(op.inv_bits))}];\n")
         lines.append(f"            for (int j = 0; j < {n_slice}; ++j) y[j][e] = {out_cv}"
                      "(ex[j] * inv);\n        }\n    }\n")
         self.body.append("".join(lines))
@@ -888,25 +882,25 @@ class _Gen:
 
     # --- the whole program -----------------------------------------------------------------
     def source(self) -> tuple[str, int, list[int], list[int]]:
-        ops = self.program["ops"]
+        ops = self.program.ops
         for op in ops:
-            self.held[op["name"]] = _fixed(op["type"])
-            handler = getattr(self, f"op_{op['op']}", None)
+            self.held[op.name] = op.type
+            handler = _EMITTERS.get(type(op))
             if handler is None:
-                raise NoCForm(f"layer {op['name']!r}: operation {op['op']!r} has no C form")
-            srcs = [op.get(k) for k in ("src", "a", "b")] + list(op.get("srcs", []))
-            if op["op"] not in ("linear", "relu") and any(s in self.wide for s in srcs if s):
-                raise NoCForm(f"layer {op['name']!r}: {op['op']} of values beyond float64 (the "
+                raise NoCForm(f"layer {op.name!r}: operation {op.op!r} has no C form")
+            if not isinstance(op, LinearOp | ReluOp) and any(
+                    s in self.wide for s in op.sources()):
+                raise NoCForm(f"layer {op.name!r}: {op.op} of values beyond float64 (the "
                               "engine takes those only into linear maps and relu)")
-            handler(op)
-        in_rows = [self.rows[name] for name in self.program["inputs"]]
-        out_rows = [self.rows[name] for name in self.program["outputs"]]
+            handler(self, op)
+        in_rows = [self.rows[name] for name in self.program.inputs]
+        out_rows = [self.rows[name] for name in self.program.outputs]
         n_rows = self.n_rows
         block = 16
         while block < 64 and n_rows * (block * 2) * 8 <= BLOCK_BYTES:
             block *= 2
-        in_types = [self.held[name] for name in self.program["inputs"]]
-        out_types = [self.held[name] for name in self.program["outputs"]]
+        in_types = [self.held[name] for name in self.program.inputs]
+        out_types = [self.held[name] for name in self.program.outputs]
         parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n",
                  "typedef double T;   /* every value exact: the emulator's float path */\n",
                  f"#define B {block}\n#define NV (B / 8)\n#define NVF (B / 16)\n",
@@ -939,7 +933,7 @@ class _Gen:
         conv_out = []
         for j, (t, rows) in enumerate(zip(out_types, out_rows, strict=True)):
             parts.append(_c_array("int32_t", f"out_rows{j}", rows))
-            value = ("ld_i64(y + e)" if self.program["outputs"][j] in self.wide
+            value = ("ld_i64(y + e)" if self.program.outputs[j] in self.wide
                      else f"(int64_t)(y[e] * {_fmt(2.0 ** t.frac)})")
             conv_out.append(
                 f"    for (int i = 0; i < {len(rows)}; ++i) {{ const T *y = A + "
@@ -1021,6 +1015,10 @@ def _input_conversion(j: int, t: FixedType, size: int, cv: str) -> str:
 #: tables bigger than this are handed to the library at load time (compiling megabytes of
 #: initialisers takes seconds)
 EXTERNAL_MIN = 4096
+#: The C emitter of each operation class (``_Gen.op_<tag>``).
+_EMITTERS = {cls: getattr(_Gen, f"op_{tag}") for tag, cls in _ops.OPS.items()
+             if hasattr(_Gen, f"op_{tag}")}
+
 _EXTERNAL: dict[str, list[np.ndarray]] = {}
 _LOAD_LOCK = threading.Lock()
 

@@ -59,6 +59,7 @@ from triginfer.emulation.program import (  # noqa: F401 (the program is part of 
     rtl_kinds,
 )
 from triginfer.errors import TrigInferError, UnsupportedModelError
+from triginfer.firmware.ops import Program
 from triginfer.quantization.fixed import FixedType
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,10 @@ def tool_versions(tools: RtlTools) -> dict[str, str]:
 
 
 # --- the program ------------------------------------------------------------------------------
-def write_program(program: dict, arrays: dict, directory: Path) -> None:
+def write_program(program: Program, arrays: dict, directory: Path) -> None:
+    """The program's JSON wire format and its arrays, for the RTL worker's environment."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / PROGRAM_JSON).write_text(json.dumps(program, indent=1))
+    (directory / PROGRAM_JSON).write_text(json.dumps(program.to_json(), indent=1))
     np.savez_compressed(directory / PROGRAM_NPZ, **arrays)
 
 
@@ -454,7 +456,7 @@ def export_rtl(firmware, out, hdl: str = "verilog", latency_cutoff: float = 5.0,
         for sub in ("src", "sim", "model", "vhdl", "synth"):
             shutil.rmtree(out / sub, ignore_errors=True)
     write_program(program, arrays, out / "program")
-    progress(f"RTL: tracing {len(program['ops'])} operations with da4ml ...")
+    progress(f"RTL: tracing {len(program.ops)} operations with da4ml ...")
     script = Path(__file__).with_name("rtl_da4ml.py")
     t0 = time.perf_counter()
     try:

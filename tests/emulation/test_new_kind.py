@@ -87,7 +87,7 @@ def test_a_registered_kind_reaches_every_target(clip_kind, tmp_path):
     assert layer["estimated"]
     assert layer["LUT"] > 0
     program, _ = build_program(spec)
-    assert next(op for op in program["ops"] if op["name"] == "clip")["op"] == "table"
+    assert next(op for op in program.ops if op.name == "clip").op == "table"
     assert "clip_test" in rtl_kinds()
     for target in ("emulator", "onnx", "estimate"):
         assert "clip_test" in kinds.supported(target), target

@@ -106,7 +106,7 @@ TABLE_BITS = 8
 def test_program_covers_the_mixed_graph():
     spec = _mixed_spec()
     program, arrays = rtl.build_program(spec, table_bits=TABLE_BITS)
-    ops = {op["name"]: op["op"] for op in program["ops"]}
+    ops = {op.name: op.op for op in program.ops}
     assert ops == {"a": "input", "seq": "input", "d1": "linear", "r1": "relu", "c1": "linear",
                    "p1": "reduce", "f1": "gather", "add": "binary", "mul": "binary",
                    "mx": "binary", "cat": "gather", "bn": "affine", "d2": "linear",
@@ -114,16 +114,16 @@ def test_program_covers_the_mixed_graph():
                    "ap": "avgpool", "hs": "table"}
     # with the default 12 bits the 10-bit ternary input is a table the emulator fills
     program, arrays = rtl.build_program(spec)
-    assert {op["name"]: op["op"] for op in program["ops"]}["tern"] == "table"
+    assert {op.name: op.op for op in program.ops}["tern"] == "table"
     # the conv's patches come from the emulator's im2col: position 0 reads seq[0:2, :]
     index = arrays["c1/index"]
     assert index.shape == (5, 4)
     assert index[0].tolist() == [0, 1, 2, 3]
     # the ternary table: the emulator's own answers, -1/0/+1
     assert set(np.unique(arrays["tern/tables"])) <= {-1.0, 0.0, 1.0}
-    d1 = next(op for op in program["ops"] if op["name"] == "d1")
-    assert d1["round_products"]
-    assert d1["accum"]["text"] == "fixed<10,4,TRN,WRAP>"
+    d1 = next(op for op in program.ops if op.name == "d1")
+    assert d1.round_products
+    assert str(d1.accum) == "fixed<10,4,TRN,WRAP>"
 
 
 def _one_layer(kind, types, params=None, arrays=None, shape=(4,)):
@@ -159,9 +159,9 @@ def test_wide_table_is_refused_with_the_limit():
     with pytest.raises(UnsupportedModelError, match="16 bits.*up to 12 bits"):
         rtl.build_program(_elu(16))
     program, _ = rtl.build_program(_elu(16), table_bits=16)
-    assert program["ops"][1]["op"] == "table"
+    assert program.ops[1].op == "table"
     program, _ = rtl.build_program(_elu(10))
-    assert program["ops"][1]["op"] == "table"
+    assert program.ops[1].op == "table"
 
 
 def test_softmax_without_rtl_form_is_refused():
