@@ -227,3 +227,19 @@ def test_bad_flags_are_one_line_errors(cli, tmp_path, argv):
     assert len(lines) == 1, result.err
     assert lines[0].startswith("triginfer: error:")
     assert not out.exists()
+
+
+def test_every_subcommand_is_one_module_of_the_cli_package():
+    """``triginfer.cli`` is a package: each subcommand's arguments and handler live in a
+    module of its own, and the parser lists exactly those."""
+    import importlib
+
+    from triginfer import cli
+    from triginfer.cli._common import HANDLERS
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(cli.COMMANDS) == sorted(HANDLERS)
+    for name in cli.COMMANDS:
+        module = importlib.import_module(f"triginfer.cli.{name.replace('-', '_')}")
+        assert HANDLERS[name].__module__ == module.__name__, name
