@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from triginfer.errors import UnsupportedModelError
 from triginfer.firmware.kinds import register
 from triginfer.firmware.kinds.base import (
     EmuTensor,
@@ -177,6 +178,25 @@ class PReLU(ElementwiseKind):
 
     def read(self, hls_layer, layer, cpp):
         layer.arrays["param"] = layer.arrays["param"].reshape(-1)
+        self._check_alphas(layer)
+
+    @staticmethod
+    def _check_alphas(layer, error: type[Exception] = UnsupportedModelError) -> None:
+        """hls4ml's ``nnet::prelu`` reads one alpha per value. A layer with fewer (PyTorch's
+        ``nn.PReLU()`` has one shared alpha, and hls4ml 1.3 writes just that one) makes its C++
+        read past the end of the array: firmware whose output is whatever memory follows."""
+        n_in, n_alpha = int(np.prod(layer.output_shape)), layer.arrays["param"].size
+        if n_alpha != n_in:
+            raise error(
+                f"layer {layer.name!r} (PReLU): {n_alpha} alpha value(s) for {n_in} inputs; "
+                "hls4ml's nnet::prelu reads one per input, so its firmware would read past "
+                "the end of the alpha array (hls4ml 1.3 writes a single alpha for PyTorch's "
+                f"nn.PReLU()). Use nn.PReLU(num_parameters={n_in}) (one alpha per input; "
+                "set them all equal to share one), or LeakyReLU for a fixed slope")
+
+    def validate(self, layer, producers):
+        super().validate(layer, producers)
+        self._check_alphas(layer, ValueError)
 
     def required_arrays(self, layer):
         return ("param",)

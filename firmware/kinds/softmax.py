@@ -19,6 +19,7 @@ library's ``expf``) and stored in the spec. The softmax runs over the last axis
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
@@ -37,6 +38,8 @@ from triginfer.firmware.kinds.base import (
     tree_reduce,
 )
 from triginfer.quantization.fixed import FixedType
+
+log = logging.getLogger(__name__)
 
 IMPLEMENTATIONS = ("latency", "stable", "argmax", "legacy")
 
@@ -111,6 +114,10 @@ class Softmax(LayerKind):
                                         f"is not one of {IMPLEMENTATIONS}")
         axis = int(attrs.get("axis", -1))
         n_in = int(np.prod(layer.output_shape))
+        shape = layer.output_shape
+        # the generated config names the slice; the axis (PyTorch's counts the batch) only
+        # fills in for configs that do not
+        slice_default = shape[axis] if -len(shape) <= axis < len(shape) else shape[-1]
         layer.params = {
             "implementation": impl,
             "exp_table_size": int(cpp_const(config, "exp_table_size",
@@ -121,7 +128,7 @@ class Softmax(LayerKind):
                                                       attrs.get("table_size", 1024)))),
             "exp_scale": float(str(cpp_const(config, "exp_scale", "1.0")).rstrip("f")),
             "n_outer": int(cpp_const(config, "n_outer", attrs.get("n_outer", 1))),
-            "n_slice": int(cpp_const(config, "n_slice", layer.output_shape[axis])),
+            "n_slice": int(cpp_const(config, "n_slice", slice_default)),
             "n_inner": int(cpp_const(config, "n_inner", attrs.get("n_inner", 1))),
         }
         p = layer.params
@@ -148,6 +155,7 @@ class Softmax(LayerKind):
         elif impl == "stable":
             norm = layer.fixed("inp_norm")
             self._check_index_type(layer, norm, p["exp_table_size"])
+            self._warn_coarse_index(layer, norm, p["exp_table_size"])
             layer.arrays["exp_table"] = exp_table(norm, p["exp_table_size"], p["exp_scale"],
                                                   True, layer.fixed("exp_table"))
         if impl in ("latency", "stable"):
@@ -157,6 +165,22 @@ class Softmax(LayerKind):
         if impl == "legacy":
             layer.arrays["exp_table"], layer.arrays["inv_table"] = legacy_tables(
                 p["exp_table_size"], p["inv_table_size"], layer.fixed("table"))
+
+    @staticmethod
+    def _warn_coarse_index(layer, norm: FixedType, size: int) -> None:
+        """The stable softmax indexes its exp table by the top bits of ``max - x``: when one
+        index step is 1.0 or more, logits closer than that share one entry and the outputs are
+        (nearly) constant. hls4ml's ``auto`` precisions do this to a float model's wide
+        logits (ufixed<36,16>: steps of 64). Correct firmware, bit-exactly emulated, but
+        rarely what its user wants: said once, at conversion."""
+        step = 2.0 ** (norm.integer - _bits(size))
+        if step >= 1.0:
+            log.warning(
+                "layer %r (softmax): its exp table is indexed by the top %d bits of %s "
+                "(inp_norm_t), in steps of %g: logits closer than that give equal outputs, "
+                "so the classifier's outputs are (nearly) constant. Narrow the logits' result "
+                "type in the hls4ml configuration (e.g. fixed<12,5,RND,SAT>, as --write-config "
+                "/ --hls-config let you edit)", layer.name, _bits(size), norm, step)
 
     @staticmethod
     def _check_index_type(layer, t: FixedType, size: int) -> None:
