@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
 from triginfer.errors import ConfigError, InputFileError
 from triginfer.quantization.fixed import FixedType
 
@@ -262,12 +263,11 @@ class BdtSpec:
         arrays = {k: getattr(self, k) for k in (*_NODE_ARRAYS, "tree_offsets")}
         if self.value_float is not None:
             arrays["value_float"] = self.value_float
-        tmp_npz = directory / f".{NPZ_NAME}.tmp.npz"
-        np.savez(tmp_npz, **arrays)
-        tmp_json = directory / f".{JSON_NAME}.tmp"
-        tmp_json.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        os.replace(tmp_npz, directory / NPZ_NAME)
-        os.replace(tmp_json, directory / JSON_NAME)
+        # the arrays are renamed into place first, then the JSON that names them
+        with atomic_path(directory / JSON_NAME) as tmp_json, \
+                atomic_path(directory / NPZ_NAME) as tmp_npz:
+            np.savez(tmp_npz, **arrays)
+            tmp_json.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         return directory
 
     @classmethod

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
 from triginfer.errors import InputFileError, TrigInferError
 from triginfer.quantization.fixed import FixedType
 
@@ -271,12 +272,11 @@ class FirmwareSpec:
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {f"{layer.name}/{key}": value for layer in self.layers
                   for key, value in layer.arrays.items()}
-        tmp_npz = directory / f".{NPZ_NAME}.tmp.npz"
-        np.savez(tmp_npz, **arrays)
-        tmp_json = directory / f".{JSON_NAME}.tmp"
-        tmp_json.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        os.replace(tmp_npz, directory / NPZ_NAME)
-        os.replace(tmp_json, directory / JSON_NAME)
+        # the arrays are renamed into place first, then the JSON that names them
+        with atomic_path(directory / JSON_NAME) as tmp_json, \
+                atomic_path(directory / NPZ_NAME) as tmp_npz:
+            np.savez(tmp_npz, **arrays)
+            tmp_json.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         return directory
 
     @classmethod

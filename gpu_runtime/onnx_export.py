@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
 from triginfer.errors import UnsupportedModelError
 from triginfer.firmware.spec import FirmwareSpec, layer_guard
 from triginfer.quantization.fixed import FixedType
@@ -76,26 +77,24 @@ def export_onnx(model, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
     if method not in EXPORT_METHODS:
         raise UnsupportedModelError(f"export method {method!r} unknown; known: {EXPORT_METHODS}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     problem = _keras_order_problem(model)
     if method == "keras-order" and problem:
         raise UnsupportedModelError(f"cannot export {model.name} in Keras order: {problem}; "
                                     "use method='tf2onnx'")
-    if method != "tf2onnx" and not problem:
-        import onnx
+    with atomic_path(path) as tmp:
+        if method != "tf2onnx" and not problem:
+            import onnx
 
-        onnx.save(_keras_order_graph(model, opset), str(tmp))
-        used = "keras-order"
-    else:
-        import tensorflow as tf
-        import tf2onnx
+            onnx.save(_keras_order_graph(model, opset), str(tmp))
+            used = "keras-order"
+        else:
+            import tensorflow as tf
+            import tf2onnx
 
-        spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="inputs"),)
-        tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset,
-                                   output_path=str(tmp))
-        used = "tf2onnx"
-    os.replace(tmp, path)
+            spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="inputs"),)
+            tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset,
+                                       output_path=str(tmp))
+            used = "tf2onnx"
     log.info("exported %s to %s (%s, opset %d)", model.name, path, used, opset)
     return path
 
@@ -582,8 +581,6 @@ def export_bitexact_onnx(spec: FirmwareSpec, path: str | os.PathLike,
     model.ir_version = min(model.ir_version, 8)
     onnx.checker.check_model(model)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
     return path

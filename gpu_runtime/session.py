@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -156,9 +155,3 @@ class Session:
             outs = self.session.run(self.output_names,
                                     dict(zip(self.input_names, feeds, strict=True)))
         return [np.asarray(o).reshape(n, -1) for o in outs]
-
-    def timed_run(self, x: np.ndarray) -> tuple[np.ndarray, float]:
-        """``run`` plus its wall time in seconds."""
-        t0 = time.perf_counter()
-        out = self.run(x)
-        return out, time.perf_counter() - t0

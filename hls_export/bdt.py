@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.config import DEFAULT_PART
 from triginfer.errors import ConfigError, InputFileError
 from triginfer.features import MUON_INPUT_TYPE  # noqa: F401 (the muon features' type, re-exported)
 from triginfer.firmware.bdt import (  # noqa: F401 (the BDT IR, re-exported for its users here)
@@ -272,7 +273,7 @@ def _conifer():
 
 def conifer_model(spec: BdtSpec, out_dir: str | os.PathLike, backend: str = "xilinxhls",
                   raw_values: bool = False, project_name: str = "conifer_bdt",
-                  clock_period: float = 5.0, part: str = "xcvu13p-flga2577-2-e"):
+                  clock_period: float = 5.0, part: str = DEFAULT_PART):
     """A conifer model of the spec's trees and types (``xilinxhls``, ``cpp`` or ``vhdl``)."""
     conifer = _conifer()
     cfg = {"Backend": backend, "ProjectName": project_name, "OutputDir": str(out_dir),
@@ -325,7 +326,7 @@ int main(int argc, char** argv) {
 
 
 def write_firmware(spec: BdtSpec, out_dir: str | os.PathLike, backend: str = "hls",
-                   clock_period: float = 5.0, part: str = "xcvu13p-flga2577-2-e",
+                   clock_period: float = 5.0, part: str = DEFAULT_PART,
                    project_name: str = "conifer_bdt") -> dict:
     """Write the BDT firmware into ``out_dir``: the spec (``bdt_spec.json/npz``), the conifer
     HLS project under ``hls/`` with a testbench that links

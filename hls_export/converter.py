@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.atomic import write_text
+from triginfer.config import DEFAULT_PART
 from triginfer.errors import ConfigError, ShapeError, UnsupportedModelError
 from triginfer.firmware import kinds
 from triginfer.firmware.spec import FirmwareSpec, SpecLayer
@@ -328,10 +330,7 @@ def write_hls_config(model, path: str | os.PathLike, **kwargs) -> Path:
 
     path = Path(path)
     config = default_hls_config(model, **kwargs)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return write_text(path, yaml.safe_dump(config, sort_keys=False))
 
 
 def _settings_of(hls_model, **extra) -> dict[str, Any]:
@@ -369,7 +368,7 @@ def from_hls_model(hls_model, name: str | None = None,
 
 def convert(model, output_dir: str | os.PathLike, *, backend: str = "Vitis",
             io_type: str = "io_parallel", strategy: str = "Latency", reuse_factor: int = 1,
-            part: str = "xcvu13p-flga2577-2-e", clock_period_ns: float = 5.0,
+            part: str = DEFAULT_PART, clock_period_ns: float = 5.0,
             project_name: str | None = None, hls_config: dict | str | os.PathLike | None = None,
             bit_exact: bool | None = None, features: dict[str, Any] | None = None
             ) -> HLSFirmware:

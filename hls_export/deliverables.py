@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
 from triginfer.errors import InputFileError, TrigInferError, UnsupportedModelError
 from triginfer.firmware.spec import FirmwareSpec
 
@@ -365,11 +366,9 @@ def write_testbench(firmware_dir: str | os.PathLike, x) -> dict:
 
 
 def _write_rows(path: Path, values: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         for row in values:
             f.write(" ".join(repr(float(v)) for v in row) + "\n")
-    os.replace(tmp, path)
 
 
 # --- bit patterns ---------------------------------------------------------------------------
@@ -404,9 +403,7 @@ def write_patterns(firmware_dir: str | os.PathLike, x, out: str | os.PathLike) -
         header.append(f"# {role} {name}: {m.shape[1]} x {t} ({t.ap_type()}), "
                       f"{(t.width + 3) // 4} hex digits each")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "w") as f:
+    with atomic_path(out) as tmp, open(tmp, "w") as f:
         f.write("\n".join(header) + "\n")
         cols = []
         for _, _, t, m in fields:
@@ -418,5 +415,4 @@ def write_patterns(firmware_dir: str | os.PathLike, x, out: str | os.PathLike) -
             for digits, pattern in cols:
                 parts.extend(f"{int(v):0{digits}x}" for v in pattern[i])
             f.write(" ".join(parts) + "\n")
-    os.replace(tmp, out)
     return {"events": len(fields[0][3]), "output": str(out)}

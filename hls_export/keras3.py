@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.config import DEFAULT_PART
 from triginfer.errors import (
     ConfigError,
     InputFileError,
@@ -143,7 +144,7 @@ def _run_worker(args: list[str], what: str, timeout: float | None = None) -> dic
 def convert_file(path: str | os.PathLike, output_dir: str | os.PathLike, *,
                  backend: str = "Vitis", io_type: str = "io_parallel",
                  strategy: str = "Latency", reuse_factor: int = 1,
-                 part: str = "xcvu13p-flga2577-2-e", clock_period_ns: float = 5.0,
+                 part: str = DEFAULT_PART, clock_period_ns: float = 5.0,
                  project_name: str | None = None, hls_config: dict | None = None,
                  features: dict[str, Any] | None = None, timeout: float | None = 1800
                  ) -> Path:

@@ -32,6 +32,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from triginfer.config import DEFAULT_PART
 from triginfer.errors import ConfigError, InputFileError, UnsupportedModelError
 from triginfer.extras import require
 
@@ -145,7 +146,7 @@ def parse_input_shape(text: str | None) -> tuple[int, ...]:
 def convert_module(module, input_shape: tuple[int, ...], output_dir: str | os.PathLike, *,
                    name: str = "torch_model", backend: str = "Vitis",
                    io_type: str = "io_parallel", strategy: str = "Latency",
-                   reuse_factor: int = 1, part: str = "xcvu13p-flga2577-2-e",
+                   reuse_factor: int = 1, part: str = DEFAULT_PART,
                    clock_period_ns: float = 5.0, hls_config: dict | None = None,
                    features: dict[str, Any] | None = None):
     """hls4ml's PyTorch conversion of ``module``; returns the

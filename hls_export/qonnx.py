@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from triginfer.config import DEFAULT_PART
 from triginfer.errors import InputFileError, UnsupportedModelError
 
 #: hls4ml's precision for weights, QONNX scales and what it does not infer: 20 fractional bits
@@ -70,7 +71,7 @@ def check_onnx_file(path: str | os.PathLike) -> dict[str, Any]:
 def convert_file(path: str | os.PathLike, output_dir: str | os.PathLike, *,
                  backend: str = "Vitis", io_type: str = "io_parallel",
                  strategy: str = "Latency", reuse_factor: int = 1,
-                 part: str = "xcvu13p-flga2577-2-e", clock_period_ns: float = 5.0,
+                 part: str = DEFAULT_PART, clock_period_ns: float = 5.0,
                  project_name: str | None = None, default_precision: str = DEFAULT_PRECISION,
                  max_precision: str = MAX_PRECISION,
                  features: dict[str, Any] | None = None, timeout: float | None = 1800

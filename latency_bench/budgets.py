@@ -17,13 +17,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from triginfer.config import DEFAULT_PART
 from triginfer.errors import ConfigError
 
 BUNCH_CROSSING_NS = 25.0
 
 #: Available resources of common parts (LUT, FF, DSP, BRAM_18K).
 PARTS: dict[str, dict[str, int]] = {
-    "xcvu13p-flga2577-2-e": {"LUT": 1_728_000, "FF": 3_456_000, "DSP": 12_288, "BRAM_18K": 5_376},
+    DEFAULT_PART: {"LUT": 1_728_000, "FF": 3_456_000, "DSP": 12_288, "BRAM_18K": 5_376},
     "xcvu9p-flga2104-2l-e": {"LUT": 1_182_240, "FF": 2_364_480, "DSP": 6_840, "BRAM_18K": 4_320},
     "xcku115-flvb2104-2-i": {"LUT": 663_360, "FF": 1_326_720, "DSP": 5_520, "BRAM_18K": 4_320},
 }
@@ -52,7 +53,7 @@ class Budget:
     clock_mhz: float = 200.0
     max_initiation_interval_ns: float = BUNCH_CROSSING_NS
     max_resource_fraction: float = 0.3
-    part: str = "xcvu13p-flga2577-2-e"
+    part: str = DEFAULT_PART
     hlt_latency_ms: float = 10.0
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
 from triginfer.errors import ConfigError, InputFileError
 
 log = logging.getLogger(__name__)
@@ -167,10 +168,8 @@ def custom_objects() -> dict[str, Any]:
 def save_model(model, path: str | os.PathLike) -> Path:
     """Save as ``.h5`` (atomically: temporary name, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.h5")
-    model.save(tmp, include_optimizer=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save(tmp, include_optimizer=False)
     return path
 
 

@@ -26,7 +26,13 @@ import numpy as np
 from triginfer import metrics as m
 from triginfer import plots
 from triginfer.errors import ConfigError
-from triginfer.features import engineered_features, has_track, split_indices, station_features
+from triginfer.features import (
+    TARGET_SCALE,
+    engineered_features,
+    has_track,
+    split_indices,
+    station_features,
+)
 from triginfer.simulation import Sample, SimulationConfig, minbias_rate_per_event
 from triginfer.trigger_models.builders import ModelConfig, build_float, build_quantized
 from triginfer.trigger_models.training import (
@@ -39,8 +45,6 @@ from triginfer.trigger_models.training import (
 )
 
 log = logging.getLogger(__name__)
-
-TARGET_SCALE = 8.0
 
 
 @dataclass

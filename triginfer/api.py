@@ -23,39 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.config import FirmwareConfig
 from triginfer.firmware.spec import FirmwareSpec
 
 Outputs = np.ndarray | dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class FirmwareConfig:
-    """How :func:`convert` asks hls4ml to build the firmware (hls4ml's own names).
-
-    ``hls_config``: a full hls4ml configuration (dict or YAML path) instead of the defaults;
-    ``bit_exact``: hls4ml's precision propagation (None: on when the model starts with an
-    input quantizer)."""
-
-    backend: str = "Vitis"
-    io_type: str = "io_parallel"
-    strategy: str = "Latency"
-    reuse_factor: int = 1
-    part: str = "xcvu13p-flga2577-2-e"
-    clock_period_ns: float = 5.0
-    bit_exact: bool | None = None
-    hls_config: dict | str | None = None
-
-    def __post_init__(self) -> None:
-        from triginfer.errors import ConfigError
-
-        if self.io_type not in ("io_parallel", "io_stream"):
-            raise ConfigError(f"io_type must be io_parallel or io_stream, got {self.io_type!r}")
-        if self.strategy.lower() not in ("latency", "resource"):
-            raise ConfigError(f"strategy must be Latency or Resource, got {self.strategy!r}")
-        if not isinstance(self.reuse_factor, int) or self.reuse_factor < 1:
-            raise ConfigError(f"reuse_factor must be an integer >= 1, got {self.reuse_factor!r}")
-        if not self.clock_period_ns > 0:
-            raise ConfigError(f"clock_period_ns must be > 0, got {self.clock_period_ns!r}")
 
 
 @dataclass(frozen=True)

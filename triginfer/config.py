@@ -191,3 +191,159 @@ def load_config(path: str | os.PathLike | None = None) -> RunConfig:
         raise ConfigError(f"{path}: a config is a YAML mapping (section: values), got "
                           f"{type(raw).__name__}")
     return config_from_dict(raw, str(path))
+
+
+# --- the stage sections: one frozen dataclass each, every default written once -----------------
+#: The FPGA part every firmware default targets (AMD/Xilinx Virtex UltraScale+ VU13P).
+DEFAULT_PART = "xcvu13p-flga2577-2-e"
+
+
+def check_value(path: str, value: Any, kind: str, *, low: float | None = None,
+                choices: tuple | None = None) -> None:
+    """Raise a ConfigError naming ``path`` unless ``value`` is of ``kind`` (int, number, bool,
+    str, list-int, list-number, list-str) within ``low``/``choices``."""
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{path}: must be {what}, got {value!r}")
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise bad("a non-empty string")
+        if choices and value not in choices:
+            raise bad(f"one of {list(choices)}")
+        return
+    if kind.startswith("list-"):
+        if not isinstance(value, list | tuple) or not value:
+            raise bad("a non-empty list")
+        for i, item in enumerate(value):
+            check_value(f"{path}[{i}]", item, kind[5:], low=low)
+        return
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_num = is_int or (isinstance(value, float) and value == value and abs(value) != float("inf"))
+    if kind == "int" and not is_int:
+        raise bad("an integer")
+    if kind == "number" and not is_num:
+        raise bad("a number")
+    if low is not None and value < low:
+        raise ConfigError(f"{path}: must be >= {low:g}, got {value!r}")
+
+
+def _rule(kind: str, low: float | None = None, choices: tuple | None = None,
+          optional: bool = False) -> dict[str, Any]:
+    """Field metadata: what :class:`Section` checks in ``__post_init__``."""
+    return {"check": (kind, low, choices, optional)}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A config section: a frozen dataclass whose fields carry their check (``_rule``); built
+    from the YAML mapping by :meth:`of`, unknown keys named."""
+
+    #: The section's name in the YAML config (set by each subclass).
+    NAME = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            rule = f.metadata.get("check")
+            if rule is None:
+                continue
+            kind, low, choices, optional = rule
+            value = getattr(self, f.name)
+            if value is None and optional:
+                continue
+            check_value(f"{self.NAME}.{f.name}" if self.NAME else f.name, value, kind, low=low,
+                        choices=choices)
+
+    @classmethod
+    def of(cls, values: dict[str, Any] | None):
+        """The section from its YAML mapping (``None``: every default)."""
+        values = dict(values or {})
+        known = cls.known()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{cls.NAME}: unknown key(s) {unknown}; known: {known}")
+        return cls(**values)
+
+    @classmethod
+    def known(cls) -> list[str]:
+        """The keys the section takes in a YAML config."""
+        return sorted(f.name for f in dataclasses.fields(cls) if f.init)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The section's values, by the keys a config takes (the run's summaries record them)."""
+        return {k: getattr(self, k) for k in self.known()}
+
+
+@dataclass(frozen=True)
+class FirmwareConfig(Section):
+    """How hls4ml builds the firmware (hls4ml's own names), for :func:`triginfer.convert`,
+    ``triginfer export-hls`` and the run's ``firmware`` section.
+
+    ``hls_config``: a full hls4ml configuration (dict or YAML path) instead of the defaults;
+    ``bit_exact``: hls4ml's precision propagation (None: on when the model starts with an
+    input quantizer)."""
+
+    NAME = "firmware"
+    backend: str = field(default="Vitis", metadata=_rule("str", choices=("Vitis", "Vivado")))
+    io_type: str = field(default="io_parallel",
+                         metadata=_rule("str", choices=("io_parallel", "io_stream")))
+    strategy: str = field(default="Latency", metadata=_rule("str", choices=(
+        "Latency", "Resource", "latency", "resource")))
+    reuse_factor: int = field(default=1, metadata=_rule("int", 1))
+    part: str = field(default=DEFAULT_PART, metadata=_rule("str"))
+    clock_period_ns: float = field(default=5.0, metadata=_rule("number", 1e-3))
+    bit_exact: bool | None = field(default=None, metadata=_rule("bool", optional=True))
+    hls_config: dict | str | None = None
+
+
+@dataclass(frozen=True)
+class RunFirmwareConfig(FirmwareConfig):
+    """The run's ``firmware`` section: :class:`FirmwareConfig` plus the C-simulation checks
+    (``csim_events``: events of the test sample each network's C-sim is compared on, 0 = all;
+    ``bdt_csim_events``: the same for BDTs, 0 = none)."""
+
+    csim_events: int = field(default=0, metadata=_rule("int", 0))
+    bdt_csim_events: int = field(default=0, metadata=_rule("int", 0))
+
+    @classmethod
+    def known(cls) -> list[str]:
+        """The keys a run config's firmware section takes (a run converts with hls4ml's
+        defaults: no ``bit_exact`` or ``hls_config``)."""
+        return sorted(f.name for f in dataclasses.fields(cls)
+                      if f.name not in ("bit_exact", "hls_config"))
+
+
+@dataclass(frozen=True)
+class RtlConfig(Section):
+    """The run's ``rtl`` section: the open-source RTL flow (da4ml, Verilator, yosys)."""
+
+    NAME = "rtl"
+    enabled: bool = field(default=True, metadata=_rule("bool"))
+    #: models to build (None: the first of the config)
+    models: tuple[str, ...] | None = field(default=None,
+                                           metadata=_rule("list-str", optional=True))
+    events: int = field(default=100_000, metadata=_rule("int", 1))
+    resources: bool = field(default=True, metadata=_rule("bool"))
+    latency_cutoff: float = field(default=5.0, metadata=_rule("number", 1e-3))
+    table_bits: int = field(default=12, metadata=_rule("int", 1))
+
+
+@dataclass(frozen=True)
+class RuntimeConfig(Section):
+    """The run's ``runtime`` section, and ``triginfer bench``'s defaults: ONNX Runtime
+    throughput and latency against batch size, and the dynamic batcher under load."""
+
+    NAME = "runtime"
+    batch_sizes: tuple[int, ...] = field(default=(1, 8, 64, 512, 4096, 32768),
+                                         metadata=_rule("list-int", 1))
+    seconds: float = field(default=0.3, metadata=_rule("number", 1e-3))
+    offered_rate: float = field(default=5000.0, metadata=_rule("number", 1e-3))
+    load_seconds: float = field(default=1.0, metadata=_rule("number", 1e-3))
+    device: str = field(default="auto", metadata=_rule("str", choices=(
+        "auto", "tensorrt", "cuda", "cpu")))
+    version: str = field(default="float", metadata=_rule("str", choices=("float", "quantized")))
+    #: also serve the offered load on a real Triton server (None: where PyTriton is installed)
+    triton: bool | None = field(default=None, metadata=_rule("bool", optional=True))

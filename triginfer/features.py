@@ -37,6 +37,9 @@ INPUT_BITS, INPUT_INTEGER = 12, 3
 #: The type that holds every scaled muon_engineered feature exactly (the DNN's input grid;
 #: the BDT firmware's input type).
 MUON_INPUT_TYPE = FixedType(INPUT_BITS, INPUT_INTEGER + 1, True, "RND_CONV", "SAT")
+#: The muon pT models regress q/pT times this (``triginfer train``'s target, and the default
+#: ``--target-scale`` of the export commands).
+TARGET_SCALE = 8.0
 
 ENGINEERED_NAMES = (
     tuple(f"dphi_{a + 1}{b + 1}" for a, b in PAIRS)

@@ -6,8 +6,10 @@ the code version (triginfer's version and the step's own) and the keys of the st
 whose outputs it reads (``Step.after``) -- not of every step before it, so changing
 the metrics thresholds redoes metrics and report but not the firmware.
 ``<run_dir>/steps.json`` records, per finished step, its key, duration and summary;
-a re-run skips a step whose key is unchanged and whose outputs exist (``--force``
-redoes all), so a killed run resumes at the first unfinished step. Steps write
+a re-run skips a step whose key is unchanged and whose declared outputs (``Step.writes``,
+in :class:`~triginfer.layout.RunLayout` terms) all exist (``--force`` redoes all), so a
+killed run resumes at the first unfinished step and a deleted output redoes the step that
+wrote it and the steps after it. Steps write
 their outputs atomically or into a staging directory renamed into place when
 complete, so an interrupted step leaves the previous complete result or nothing.
 """
@@ -28,20 +30,32 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.atomic import write_text
 from triginfer.config import RunConfig
 from triginfer.errors import ConfigError, TrigInferError
+from triginfer.layout import RunLayout
 
 log = logging.getLogger(__name__)
 
 
+#: What a step reads or writes: its paths in a run's layout, for the run's config.
+Paths = Callable[[RunLayout, RunConfig], tuple[Path, ...]]
+
+
+def _nothing(layout: RunLayout, cfg: RunConfig) -> tuple[Path, ...]:
+    return ()
+
+
 @dataclass
 class Step:
-    """One pipeline step: what it reads from the config, what it writes, how it runs."""
+    """One pipeline step: what it reads from the config and from earlier steps (``reads``,
+    in :class:`RunLayout` terms), what it writes (``writes``), how it runs."""
 
     name: str
     run: Callable[[RunContext], dict[str, Any]]
     config_keys: tuple[str, ...]
-    outputs: tuple[str, ...] = ()
+    writes: Paths = _nothing
+    reads: Paths = _nothing
     #: the steps whose outputs this one reads (their keys are part of its key)
     after: tuple[str, ...] = ()
     #: bumped when the step's code changes what it produces, so cached results are redone
@@ -58,6 +72,11 @@ class RunContext:
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)  # in-memory, for this process only
 
+    @property
+    def layout(self) -> RunLayout:
+        """The run directory's paths."""
+        return RunLayout(self.run_dir)
+
     def path(self, *parts: str) -> Path:
         """A path inside the run directory (parents created)."""
         p = self.run_dir.joinpath(*parts)
@@ -67,9 +86,7 @@ class RunContext:
 
 def write_json(path: Path, payload: Any) -> None:
     """Write JSON atomically (temp file, then rename), numpy scalars converted."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def _json_default(obj: Any) -> Any:
@@ -132,12 +149,13 @@ def step_keys(cfg: RunConfig, steps: list[Step]) -> dict[str, str]:
 
 def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = False,
                  quiet: bool = False, steps: list[Step],
-                 preflight: Callable[[RunContext, list[str]], None] | None = None
-                 ) -> dict[str, Any]:
+                 preflight: Callable[[RunContext, list[str]], None] | None = None,
+                 finish: Callable[[RunContext], Any] | None = None) -> dict[str, Any]:
     """Run (or resume) every step into ``run_dir``; returns the summaries per step.
 
     ``preflight(ctx, names)``, when given, runs before the first step with the names of the
-    steps that will run (not cached): the place to check inputs before any work."""
+    steps that will run (not cached): the place to check inputs before any work.
+    ``finish(ctx)``, when given, runs after the last step (the run's merged records)."""
     run_dir = Path(run_dir)
     created = run_dir      # the outermost directory this run creates (removed if it made nothing)
     while not created.parent.exists():
@@ -147,11 +165,11 @@ def run_pipeline(cfg: RunConfig, run_dir: str | os.PathLike, *, force: bool = Fa
     try:
         with run_lock(run_dir):
             return _run_steps(cfg, run_dir, force=force, quiet=quiet, steps=steps,
-                              preflight=preflight)
+                              preflight=preflight, finish=finish)
     except TrigInferError:
         # A run that made nothing leaves nothing behind; once a step has written its
         # results they stay (a failure never deletes what an earlier step made).
-        if created and not _finished_outputs(run_dir, steps):
+        if created and not _finished_outputs(run_dir, steps, cfg):
             shutil.rmtree(created, ignore_errors=True)
         raise
 
@@ -199,34 +217,19 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         fh.close()
 
 
-def _written_since(run_dir: Path, started_ns: int) -> list[str]:
-    """Files under ``run_dir`` written since ``started_ns`` (what a step made): a later run
-    redoes the step when one of them is gone, and every step after it."""
-    out = []
-    for path in run_dir.rglob("*"):
-        if path.name in ("steps.json", LOCK_NAME) or not path.is_file():
-            continue
-        try:
-            if path.stat().st_mtime_ns >= started_ns - 1_000_000:   # 1 ms of clock slack
-                out.append(str(path.relative_to(run_dir)))
-        except OSError:
-            continue
-    return sorted(out)
-
-
-def _finished_outputs(run_dir: Path, steps: list[Step]) -> list[Path]:
-    """Output files of the steps ``steps.json`` marks finished that exist in ``run_dir``."""
-    state_path = run_dir / "steps.json"
-    if not state_path.exists():
+def _finished_outputs(run_dir: Path, steps: list[Step], cfg: RunConfig) -> list[Path]:
+    """Declared outputs of the steps ``steps.json`` marks finished that exist in ``run_dir``."""
+    layout = RunLayout(run_dir)
+    if not layout.steps_state.exists():
         return []
-    done = json.loads(state_path.read_text())
-    return [run_dir / o for s in steps if s.name in done for o in s.outputs
-            if (run_dir / o).exists()]
+    done = json.loads(layout.steps_state.read_text())
+    return [p for s in steps if s.name in done for p in s.writes(layout, cfg) if p.exists()]
 
 
 def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
-               steps: list[Step], preflight=None) -> dict[str, Any]:
-    state_path = run_dir / "steps.json"
+               steps: list[Step], preflight=None, finish=None) -> dict[str, Any]:
+    layout = RunLayout(run_dir)
+    state_path = layout.steps_state
     state = json.loads(state_path.read_text()) if state_path.exists() and not force else {}
     ctx = RunContext(cfg=cfg, run_dir=run_dir, quiet=quiet)
     keys: dict[str, str] = {}
@@ -239,8 +242,7 @@ def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
     def cached(step: Step) -> bool:
         done = state.get(step.name)
         return bool(done and done.get("key") == keys[step.name]
-                    and all((run_dir / o).exists() for o in step.outputs)
-                    and all((run_dir / o).exists() for o in done.get("wrote", []))
+                    and all(p.exists() for p in step.writes(layout, cfg))
                     and not redone.intersection(step.after))
 
     if preflight is not None:
@@ -255,14 +257,18 @@ def _run_steps(cfg: RunConfig, run_dir: Path, *, force: bool, quiet: bool,
         else:
             log.info("[%d/%d] %s ...", index, len(steps), step.name)
             t0 = time.perf_counter()
-            started_ns = time.time_ns()
             summary = step.run(ctx) or {}
             seconds = time.perf_counter() - t0
             ctx.summaries[step.name] = summary
             redone.add(step.name)
+            missing = [layout.rel(p) for p in step.writes(layout, cfg) if not p.exists()]
+            if missing:      # a step that does not make what it declares is a bug, not a cache
+                raise TrigInferError(f"step {step.name!r} did not write {missing}")
             state[step.name] = {"key": key, "seconds": round(seconds, 3), "summary": summary,
-                                "wrote": _written_since(run_dir, started_ns)}
+                                "wrote": [layout.rel(p) for p in step.writes(layout, cfg)]}
             write_json(state_path, state)
             log.info("[%d/%d] %s: done in %.1f s", index, len(steps), step.name, seconds)
+    if finish is not None:
+        finish(ctx)
     log.info("run finished in %.1f s: %s", time.perf_counter() - t_total, run_dir)
     return ctx.summaries

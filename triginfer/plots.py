@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
+
 _STYLE_SET = False
 
 
@@ -33,10 +35,8 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight")
     _plt().close(fig)
     return path
 

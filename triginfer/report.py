@@ -1,12 +1,14 @@
-"""The self-contained HTML report of a run (plots embedded) and the merged ``metrics.json``.
+"""The self-contained HTML report of a run (plots embedded): the report step's one file (it
+reads every other step's summary and writes nothing else).
 
 Sections: dataset; models and bit widths; physics (resolution, turn-ons with
 baselines, rate vs threshold); firmware (bit-exact match counts, overflow
 table); latency and resources vs the L1 budget (estimate or synthesis,
 labelled); batched runtime (throughput and latency vs batch); reproducibility
 (package versions, seed, the config). Every number the
-report shows is also in ``metrics.json`` (the report step merges the firmware
-and emulation summaries into it).
+report shows is also in the run's ``metrics.json`` (the physics metrics of the metrics step
+with every other step's summary merged in, written by :func:`triginfer.steps.write_metrics`
+when a run finishes).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 import yaml
 
+from triginfer.atomic import write_text
 from triginfer.config import RunConfig
-from triginfer.pipeline import write_json
+from triginfer.layout import RunLayout
 
 PACKAGES = ("triginfer", "tensorflow", "qkeras", "hls4ml", "numpy", "uproot", "awkward",
             "onnx", "onnxruntime", "xgboost-cpu", "tensorflow-model-optimization")
@@ -71,7 +74,8 @@ def _verdict(equal: int, total: int) -> str:
     return f'<span class="{cls}">{equal} / {total}</span>'
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Python's and the key packages' versions (the report's reproducibility table)."""
     out = {"python": platform.python_version()}
     for pkg in PACKAGES:
         try:
@@ -86,7 +90,7 @@ def _rtl_section(run_dir: Path, bench: dict[str, Any]) -> list[str]:
     HLS estimate and the budget."""
     from triginfer.hls_export.rtl import RESOURCE_LABEL
 
-    summary = _read(run_dir / "rtl" / "summary.json")
+    summary = _read(RunLayout(run_dir).rtl_summary)
     if not summary:
         return []
     parts = ["<h2>RTL (open-source flow)</h2>"]
@@ -132,21 +136,18 @@ def _rtl_section(run_dir: Path, bench: dict[str, Any]) -> list[str]:
     return parts
 
 
-def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
-    """Write ``report.html`` into ``run_dir`` and merge every summary into ``metrics.json``."""
-    run_dir = Path(run_dir)
-    metrics = _read(run_dir / "metrics.json")
-    firmware = _read(run_dir / "firmware" / "summary.json")
-    emulation = _read(run_dir / "emulation" / "summary.json")
-    dataset = _read(run_dir / "data" / "summary.json")
-    onnx_summary = _read(run_dir / "onnx" / "summary.json")
-    bench = _read(run_dir / "bench" / "summary.json")
+def write_report(run_dir: str | Path | RunLayout, cfg: RunConfig) -> Path:
+    """Write ``report.html`` into the run directory, from the steps' summaries."""
+    layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout(Path(run_dir))
+    run_dir = layout.root
+    metrics = _read(layout.metrics_summary)
+    firmware = _read(layout.firmware_summary)
+    emulation = _read(layout.emulation_summary)
+    dataset = _read(layout.data_summary)
+    onnx_summary = _read(layout.onnx_summary)
+    bench = _read(layout.bench_summary)
     training = metrics.get("training", {})
-    versions = _versions()
-    rtl_summary = _read(run_dir / "rtl" / "summary.json")
-    metrics.update({"firmware": firmware, "emulation": emulation, "onnx": onnx_summary,
-                    "bench": bench, "rtl": rtl_summary, "versions": versions, "seed": cfg.seed})
-    write_json(run_dir / "metrics.json", metrics)
+    versions = package_versions()
 
     parts = [f"<h1>triginfer run report</h1><p class='note'>run directory {html.escape(str(run_dir))}"
              f" &middot; config {html.escape(str(cfg.source_path))}</p>"]
@@ -206,7 +207,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
             [r["bits"], r["sigma68"], f"{100 * r['relative_to_float']:+.1f}%"]
             + ([f"{100 * r['relative_to_unpruned_float']:+.1f}%"] if unpruned else [])
             for r in scan["rows"]]))
-        parts.append(_img(run_dir / "train" / scan["plot"], "bit scan"))
+        parts.append(_img(layout.train_dir / scan["plot"], "bit scan"))
 
     # Physics
     parts.append("<h2>Physics</h2>")
@@ -273,7 +274,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
     for key, alt in (("resolution", "resolution vs pT"), ("turn_on", "turn-on curves"),
                      ("rate", "rate vs threshold")):
         if key in plots:
-            parts.append(_img(run_dir / "plots" / plots[key], alt))
+            parts.append(_img(layout.plots_dir / plots[key], alt))
 
     # Firmware
     parts.append("<h2>Firmware</h2>")
@@ -401,7 +402,7 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
                          "</p>")
             for key in ("throughput", "latency"):
                 if key in rt.get("plots", {}):
-                    parts.append(_img(run_dir / "plots" / name / rt["plots"][key], key))
+                    parts.append(_img(layout.bench_plots(name) / rt["plots"][key], key))
 
         # Serving: the same offered load in process and on a real Triton server
         parts.append("<h2>Serving</h2>")
@@ -439,8 +440,4 @@ def write_report(run_dir: str | Path, cfg: RunConfig) -> Path:
 
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>triginfer report</title>"
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
-    path = run_dir / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
-    return path
+    return write_text(layout.report, page)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
 from triginfer.errors import (
     BadValueError,
     ConfigError,
@@ -90,23 +90,15 @@ def write_samples(path: str | os.PathLike, samples: Mapping[str, Sample]) -> Pat
     import uproot
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with uproot.recreate(tmp_name) as fout:
-            for tree_name, sample in samples.items():
-                branches = sample.to_branches()
-                types = {name: arr.dtype for name, arr in branches.items()}
-                tree = fout.mktree(tree_name, types)
-                n = len(sample)
-                for start in range(0, max(n, 1), WRITE_CHUNK):
-                    stop = min(start + WRITE_CHUNK, n)
-                    tree.extend({k: v[start:stop] for k, v in branches.items()})
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp_name, uproot.recreate(str(tmp_name)) as fout:
+        for tree_name, sample in samples.items():
+            branches = sample.to_branches()
+            types = {name: arr.dtype for name, arr in branches.items()}
+            tree = fout.mktree(tree_name, types)
+            n = len(sample)
+            for start in range(0, max(n, 1), WRITE_CHUNK):
+                stop = min(start + WRITE_CHUNK, n)
+                tree.extend({k: v[start:stop] for k, v in branches.items()})
     log.info("wrote %s (%s)", path, ", ".join(f"{k}: {len(v)} events" for k, v in samples.items()))
     return path
 

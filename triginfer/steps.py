@@ -15,22 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from triginfer.atomic import atomic_path
+from triginfer.config import RtlConfig, RunFirmwareConfig, RuntimeConfig, check_value
 from triginfer.errors import ConfigError
 from triginfer.features import engineered_features, has_track
+from triginfer.layout import RunLayout
 from triginfer.pipeline import RunContext, Step, write_json
 from triginfer.rootio import read_sample, write_samples
 from triginfer.simulation import Sample, simulate_minbias, simulate_muons
 
 log = logging.getLogger(__name__)
 
-SIM_FILE = "data/simulated.root"
-
-
 def dataset_files(ctx: RunContext) -> tuple[list[str], list[str]]:
     """The ROOT files holding the muon and minbias samples of this run."""
     data = ctx.cfg.data
     if data.source == "simulate":
-        path = str(ctx.run_dir / SIM_FILE)
+        path = str(ctx.layout.sim_file)
         return [path], ([path] if data.minbias_events else [])
     return list(data.files), list(data.minbias_files)
 
@@ -75,8 +75,9 @@ def _step_data(ctx: RunContext) -> dict[str, Any]:
     if data.minbias_events:
         samples["minbias"] = simulate_minbias(data.minbias_events, ctx.cfg.seed,
                                               ctx.cfg.simulation)
-    write_samples(ctx.path(SIM_FILE), samples)
-    return {"source": "simulate", "file": SIM_FILE, "events": data.events,
+    write_samples(ctx.layout.sim_file, samples)
+    return {"source": "simulate", "file": ctx.layout.rel(ctx.layout.sim_file),
+            "events": data.events,
             "minbias_events": data.minbias_events}
 
 
@@ -105,7 +106,7 @@ def _step_dataset(ctx: RunContext) -> dict[str, Any]:
     summary["feature_ranges"] = feats.ranges
     if minbias is not None:
         summary["minbias"] = _sample_summary(minbias)
-    write_json(ctx.path("data", "summary.json"), summary)
+    write_json(ctx.layout.data_summary, summary)
     if not ctx.quiet:
         _print_summary(summary)
     return {"muons": len(muons_all), "muons_with_track": int(tracks.sum()),
@@ -155,7 +156,7 @@ def _step_train(ctx: RunContext) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"quantization: unknown key(s) {unknown}")
     data = _dataset_for_training(ctx)
-    out = ctx.run_dir / "train"
+    out = ctx.layout.train_dir
     out.mkdir(parents=True, exist_ok=True)
     predictions: dict[str, dict[str, np.ndarray]] = {}
     summary: dict[str, Any] = {"models": {}, "events": {"train": len(data.train),
@@ -187,8 +188,9 @@ def _step_train(ctx: RunContext) -> dict[str, Any]:
             ctx.cfg.seed, quiet=ctx.quiet, unpruned_model=unpruned)
     flat = {f"{model}/{part}": arr for model, parts in predictions.items()
             for part, arr in parts.items()}
-    np.savez(ctx.path("train", "predictions.npz"), **flat)
-    write_json(ctx.path("train", "summary.json"), summary)
+    with atomic_path(ctx.layout.predictions) as tmp:
+        np.savez(tmp, **flat)
+    write_json(ctx.layout.train_summary, summary)
     return {"models": list(summary["models"]), "predictions": sorted(predictions)}
 
 
@@ -211,16 +213,16 @@ def _step_metrics(ctx: RunContext) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"metrics: unknown key(s) {unknown}")
     data = _dataset_for_training(ctx)
-    predictions = _load_predictions(ctx.run_dir / "train" / "predictions.npz")
+    predictions = _load_predictions(ctx.layout.predictions)
     kwargs = {}
     if "thresholds" in section:
         kwargs["thresholds"] = tuple(float(t) for t in section["thresholds"])
     if "rate_thresholds" in section:
         kwargs["rate_thresholds"] = tuple(float(t) for t in section["rate_thresholds"])
-    result = evaluate(predictions, data, ctx.run_dir / "plots", **kwargs)
-    training = json.loads((ctx.run_dir / "train" / "summary.json").read_text())
+    result = evaluate(predictions, data, ctx.layout.plots_dir, **kwargs)
+    training = json.loads(ctx.layout.train_summary.read_text())
     metrics = {"dataset": ctx.summaries.get("dataset", {}), "training": training, **result}
-    write_json(ctx.path("metrics.json"), metrics)
+    write_json(ctx.layout.metrics_summary, metrics)
     _log_metrics(metrics)
     return {"models": sorted(result["models"])}
 
@@ -234,15 +236,8 @@ def _log_metrics(metrics: dict[str, Any]) -> None:
                  f"{rate20 / 1e3:.2f}" if rate20 is not None else "-")
 
 
-def _firmware_settings(ctx: RunContext) -> dict[str, Any]:
-    section = ctx.cfg.section("firmware")
-    defaults = {"backend": "Vitis", "io_type": "io_parallel", "strategy": "Latency",
-                "reuse_factor": 1, "part": "xcvu13p-flga2577-2-e", "clock_period_ns": 5.0,
-                "csim_events": 0, "bdt_csim_events": 0}
-    unknown = sorted(set(section) - set(defaults))
-    if unknown:
-        raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(defaults)}")
-    return {**defaults, **section}
+def _firmware_settings(ctx: RunContext) -> RunFirmwareConfig:
+    return RunFirmwareConfig.of(ctx.cfg.section("firmware"))
 
 
 def _step_firmware(ctx: RunContext) -> dict[str, Any]:
@@ -259,26 +254,26 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
 
     settings = _firmware_settings(ctx)
     data = _dataset_for_training(ctx)
-    summary: dict[str, Any] = {"settings": settings, "models": {}}
+    summary: dict[str, Any] = {"settings": settings.as_dict(), "models": {}}
     staged: dict[Path, Path] = {}
     for mc in parse_models(ctx.cfg.sections.get("models")):
-        model = load_model(ctx.run_dir / "train" / f"{mc.name}_quantized.h5")
-        out = ctx.run_dir / "firmware" / mc.name
+        model = load_model(ctx.layout.model_file(mc.name, "quantized"))
+        out = ctx.layout.firmware_dir(mc.name)
         # built in a staging directory, swapped in only when every model is done: an
         # interrupted step leaves the previous complete firmware (or none), never a mix
         stage = out.with_name(f".{mc.name}.partial")
         shutil.rmtree(stage, ignore_errors=True)
         staged[out] = stage
-        firmware = convert(model, stage, backend=settings["backend"], io_type=settings["io_type"],
-                           strategy=settings["strategy"], reuse_factor=settings["reuse_factor"],
-                           part=settings["part"], clock_period_ns=settings["clock_period_ns"],
+        firmware = convert(model, stage, backend=settings.backend, io_type=settings.io_type,
+                           strategy=settings.strategy, reuse_factor=settings.reuse_factor,
+                           part=settings.part, clock_period_ns=settings.clock_period_ns,
                            project_name=mc.name, features={"set": feature_set_of(mc.kind)})
         firmware.spec.settings["target_scale"] = TARGET_SCALE
         firmware.spec.save(stage)
         firmware.compile()
         x = model_inputs(mc.kind, data.test)
-        if settings["csim_events"]:  # 0: the whole test set
-            x = x[: settings["csim_events"]]
+        if settings.csim_events:  # 0: the whole test set
+            x = x[: settings.csim_events]
         csim = firmware.csim_predict(x, progress=not ctx.quiet)
         qkeras = predict(model, x)
         emulated = Emulator(firmware.spec).predict(x)
@@ -286,7 +281,7 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
                  "csim_equals_qkeras": int(np.sum(np.all(csim == qkeras, axis=1))),
                  "emulator_equals_csim": int(np.sum(np.all(emulated == csim, axis=1))),
                  "output_std": float(np.std(csim)),
-                 "project": str(out.relative_to(ctx.run_dir))}
+                 "project": ctx.layout.rel(out)}
         log.info("%s firmware: C-sim == QKeras on %d/%d, emulator == C-sim on %d/%d events",
                  mc.name, entry["csim_equals_qkeras"], len(x), entry["emulator_equals_csim"],
                  len(x))
@@ -306,11 +301,11 @@ def _step_firmware(ctx: RunContext) -> dict[str, Any]:
             os.replace(out, old)
         os.replace(stage, out)
         shutil.rmtree(old, ignore_errors=True)
-    write_json(ctx.path("firmware", "summary.json"), summary)
+    write_json(ctx.layout.firmware_summary, summary)
     return summary
 
 
-def _bdt_firmware(ctx: RunContext, name: str, settings: dict[str, Any],
+def _bdt_firmware(ctx: RunContext, name: str, settings: RunFirmwareConfig,
                   staged: dict[Path, Path]) -> dict[str, Any]:
     """The conifer HLS project of a trigger-sized BDT (from the spec the train step built),
     staged like the networks' projects; with ``firmware.bdt_csim_events`` > 0 its C++ is
@@ -319,15 +314,15 @@ def _bdt_firmware(ctx: RunContext, name: str, settings: dict[str, Any],
     from triginfer.hls_export.bdt import BdtSpec, csim, write_firmware
     from triginfer.trigger_models.workflow import model_inputs
 
-    spec = BdtSpec.load(ctx.run_dir / "train" / f"{name}_spec")
-    out = ctx.run_dir / "firmware" / name
+    spec = BdtSpec.load(ctx.layout.bdt_spec(name))
+    out = ctx.layout.firmware_dir(name)
     stage = out.with_name(f".{name}.partial")
     shutil.rmtree(stage, ignore_errors=True)
     staged[out] = stage
-    entry = write_firmware(spec, stage, clock_period=settings["clock_period_ns"],
-                           part=settings["part"])
-    entry["project"] = str(out.relative_to(ctx.run_dir))
-    n = int(settings.get("bdt_csim_events", 0))
+    entry = write_firmware(spec, stage, clock_period=settings.clock_period_ns,
+                           part=settings.part)
+    entry["project"] = ctx.layout.rel(out)
+    n = settings.bdt_csim_events
     if n:
         x = model_inputs("dnn", _dataset_for_training(ctx).test)[:n]
         ref = csim(stage, x)
@@ -351,11 +346,11 @@ def _step_emulate(ctx: RunContext) -> dict[str, Any]:
     from triginfer.trigger_models.workflow import TARGET_SCALE, model_inputs, parse_models
 
     data = _dataset_for_training(ctx)
-    predictions = _load_predictions(ctx.run_dir / "train" / "predictions.npz")
+    predictions = _load_predictions(ctx.layout.predictions)
     summary: dict[str, Any] = {"models": {}}
     emulated_preds: dict[str, np.ndarray] = {}
     for mc in parse_models(ctx.cfg.sections.get("models")):
-        spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
+        spec = FirmwareSpec.load(ctx.layout.firmware_dir(mc.name))
         emulator = Emulator(spec)
         x = model_inputs(mc.kind, data.test)
         t0 = time.perf_counter()
@@ -387,7 +382,7 @@ def _step_emulate(ctx: RunContext) -> dict[str, Any]:
 
     for bc in parse_bdts(ctx.cfg.sections.get("bdts")):
         name = bc["name"]
-        emulator = BdtEmulator(BdtSpec.load(ctx.run_dir / "firmware" / name))
+        emulator = BdtEmulator(BdtSpec.load(ctx.layout.firmware_dir(name)))
         x = model_inputs("dnn", data.test)
         t0 = time.perf_counter()
         q_over_pt = emulator.predict(x)[:, 0] / TARGET_SCALE
@@ -409,8 +404,9 @@ def _step_emulate(ctx: RunContext) -> dict[str, Any]:
                  "train step's on %d", name, len(x), entry["events_per_s"],
                  entry["emulator_equals_train"])
         summary["models"][name] = entry
-    np.savez(ctx.path("emulation", "predictions.npz"), **emulated_preds)
-    write_json(ctx.path("emulation", "summary.json"), summary)
+    with atomic_path(ctx.layout.emulation_predictions) as tmp:
+        np.savez(tmp, **emulated_preds)
+    write_json(ctx.layout.emulation_summary, summary)
     return {k: {kk: v[kk] for kk in ("test_events", "emulator_equals_qkeras",
                                      "emulator_equals_train") if kk in v}
             for k, v in summary["models"].items()}
@@ -427,12 +423,11 @@ def _step_onnx(ctx: RunContext) -> dict[str, Any]:
     data = _dataset_for_training(ctx)
     summary: dict[str, Any] = {"models": {}}
     for mc in parse_models(ctx.cfg.sections.get("models")):
-        out = ctx.run_dir / "onnx"
         x = model_inputs(mc.kind, data.test)
         entry: dict[str, Any] = {"events": len(x)}
         for version in ("float", "quantized"):
-            model = load_model(ctx.run_dir / "train" / f"{mc.name}_{version}.h5")
-            path = export_onnx(model, out / f"{mc.name}_{version}.onnx")
+            model = load_model(ctx.layout.model_file(mc.name, version))
+            path = export_onnx(model, ctx.layout.onnx_file(mc.name, version))
             got = Session(path, device="cpu").run(x)
             want = predict(model, x)
             if version == "float":
@@ -444,8 +439,8 @@ def _step_onnx(ctx: RunContext) -> dict[str, Any]:
                 entry["float_equals_keras"] = int(np.sum(np.all(got == want, axis=1)))
             else:
                 entry["quantized_equals_qkeras"] = int(np.sum(np.all(got == want, axis=1)))
-        spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
-        path = export_bitexact_onnx(spec, out / f"{mc.name}_bitexact.onnx")
+        spec = FirmwareSpec.load(ctx.layout.firmware_dir(mc.name))
+        path = export_bitexact_onnx(spec, ctx.layout.onnx_file(mc.name, "bitexact"))
         got = Session(path, device="cpu").run(x)
         entry["bitexact_equals_emulator"] = int(np.sum(np.all(got == Emulator(spec).predict(x),
                                                               axis=1)))
@@ -454,7 +449,7 @@ def _step_onnx(ctx: RunContext) -> dict[str, Any]:
                  entry["quantized_equals_qkeras"], len(x), entry["bitexact_equals_emulator"],
                  len(x))
         summary["models"][mc.name] = entry
-    write_json(ctx.path("onnx", "summary.json"), summary)
+    write_json(ctx.layout.onnx_summary, summary)
     return summary
 
 
@@ -466,20 +461,14 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
     from triginfer.trigger_models.training import load_model
     from triginfer.trigger_models.workflow import model_inputs, parse_models
 
-    section = ctx.cfg.section("runtime")
-    unknown = sorted(set(section) - {"batch_sizes", "seconds", "offered_rate", "load_seconds",
-                                     "device", "version", "triton"})
-    if "triton" in section and not isinstance(section["triton"], bool):
-        raise ConfigError(f"runtime.triton: must be true or false, got {section['triton']!r}")
-    if unknown:
-        raise ConfigError(f"runtime: unknown key(s) {unknown}")
+    runtime = RuntimeConfig.of(ctx.cfg.section("runtime"))
     budget = budget_from_config(ctx.cfg.section("budgets"))
     data = _dataset_for_training(ctx)
     summary: dict[str, Any] = {"budget": budget.__dict__, "models": {}}
-    version = section.get("version", "float")
+    version = runtime.version
     for mc in parse_models(ctx.cfg.sections.get("models")):
-        spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
-        report_path = ctx.run_dir / "firmware" / mc.name / "report.json"
+        spec = FirmwareSpec.load(ctx.layout.firmware_dir(mc.name))
+        report_path = ctx.layout.firmware_dir(mc.name) / "report.json"
         synth = None
         if report_path.exists():
             import json
@@ -489,14 +478,12 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
         checks = check(fpga, budget)
         x = model_inputs(mc.kind, data.test)
         result = benchmark_to(
-            ctx.run_dir / "plots" / mc.name, ctx.run_dir / "onnx" / f"{mc.name}_{version}.onnx", x,
-            keras_model=load_model(ctx.run_dir / "train" / f"{mc.name}_{version}.h5"), spec=spec,
-            device=section.get("device", "auto"),
-            batch_sizes=tuple(section.get("batch_sizes", (1, 8, 64, 512, 4096, 32768))),
-            min_seconds=float(section.get("seconds", 0.3)),
-            offered_rate_hz=float(section.get("offered_rate", 5000.0)),
-            load_seconds=float(section.get("load_seconds", 1.0)), progress=not ctx.quiet,
-            triton=section.get("triton"))
+            ctx.layout.bench_plots(mc.name), ctx.layout.onnx_file(mc.name, version), x,
+            keras_model=load_model(ctx.layout.model_file(mc.name, version)), spec=spec,
+            device=runtime.device, batch_sizes=tuple(runtime.batch_sizes),
+            min_seconds=float(runtime.seconds), offered_rate_hz=float(runtime.offered_rate),
+            load_seconds=float(runtime.load_seconds), progress=not ctx.quiet,
+            triton=runtime.triton)
         result["onnx_version"] = version
         log.info("%s runtime benchmark (%s ONNX):\n%s", mc.name, version, table(result))
         log.info("%s FPGA (%s): %d cycles = %.0f ns, II %d, %s; budget %s", mc.name,
@@ -504,17 +491,13 @@ def _step_bench(ctx: RunContext) -> dict[str, Any]:
                  fpga["initiation_interval"], fpga["resources"],
                  "passed" if all(r["passed"] for r in checks) else "FAILED")
         summary["models"][mc.name] = {"fpga": fpga, "budget_check": checks, "runtime": result}
-    write_json(ctx.path("bench", "summary.json"), summary)
+    write_json(ctx.layout.bench_summary, summary)
     return {name: all(r["passed"] for r in m["budget_check"])
             for name, m in summary["models"].items()}
 
 
-RTL_DEFAULTS = {"enabled": True, "models": None, "events": 100_000, "resources": True,
-                "latency_cutoff": 5.0, "table_bits": 12}
-
-
-def _rtl_settings(ctx: RunContext) -> dict[str, Any]:
-    return {**RTL_DEFAULTS, **ctx.cfg.section("rtl")}
+def _rtl_settings(ctx: RunContext) -> RtlConfig:
+    return RtlConfig.of(ctx.cfg.section("rtl"))
 
 
 def _step_rtl(ctx: RunContext) -> dict[str, Any]:
@@ -525,13 +508,13 @@ def _step_rtl(ctx: RunContext) -> dict[str, Any]:
     from triginfer.trigger_models.workflow import model_inputs, parse_models
 
     settings = _rtl_settings(ctx)
-    summary: dict[str, Any] = {"settings": settings, "models": {}}
+    summary: dict[str, Any] = {"settings": settings.as_dict(), "models": {}}
     models = parse_models(ctx.cfg.sections.get("models"))
-    wanted = settings["models"] or [models[0].name]
+    wanted = settings.models or [models[0].name]
     unknown = sorted(set(wanted) - {mc.name for mc in models})
     if unknown:
         raise ConfigError(f"rtl.models: {unknown} are not models of this config")
-    if not settings["enabled"]:
+    if not settings.enabled:
         summary["skipped"] = "rtl.enabled is false"
     else:
         try:
@@ -541,79 +524,159 @@ def _step_rtl(ctx: RunContext) -> dict[str, Any]:
             log.warning("rtl step skipped: %s", exc)
     if "skipped" not in summary:
         data = _dataset_for_training(ctx)
-        clock = _firmware_settings(ctx)["clock_period_ns"]
+        clock = _firmware_settings(ctx).clock_period_ns
         for mc in models:
             if mc.name not in wanted:
                 continue
-            spec = FirmwareSpec.load(ctx.run_dir / "firmware" / mc.name)
-            x = model_inputs(mc.kind, data.test)[: settings["events"]]
-            final = ctx.run_dir / "rtl" / mc.name
+            spec = FirmwareSpec.load(ctx.layout.firmware_dir(mc.name))
+            x = model_inputs(mc.kind, data.test)[: settings.events]
+            final = ctx.layout.rtl_dir(mc.name)
             # built in a directory of this process, renamed into place when done: the tools
             # of a killed run (which outlive it for seconds) never write into this one's
             for stale in final.parent.glob(f".{mc.name}.*.partial"):
                 shutil.rmtree(stale, ignore_errors=True)
             stage = final.with_name(f".{mc.name}.{os.getpid()}.partial")
             report = export_rtl(spec, stage, events=len(x), x=x,
-                                clock_ns=clock, resources=settings["resources"],
-                                latency_cutoff=settings["latency_cutoff"],
-                                table_bits=settings["table_bits"],
+                                clock_ns=clock, resources=settings.resources,
+                                latency_cutoff=settings.latency_cutoff,
+                                table_bits=settings.table_bits,
                                 progress=(lambda _m: None) if ctx.quiet else log.info)
             shutil.rmtree(stage / "sim" / "obj_dir", ignore_errors=True)   # build products
             shutil.rmtree(final, ignore_errors=True)
             os.replace(stage, final)
-            report["directory"] = str(final.relative_to(ctx.run_dir))
+            report["directory"] = ctx.layout.rel(final)
             summary["models"][mc.name] = report
             level = logging.INFO if report["exact"] == report["events"] else logging.ERROR
             log.log(level, "%s RTL: == emulator on %d/%d test events, latency %d clocks, II %s",
                     mc.name, report["exact"], report["events"], report["latency_cycles"],
                     report["ii"])
-    write_json(ctx.path("rtl", "summary.json"), summary)
+    write_json(ctx.layout.rtl_summary, summary)
     return {name: r["exact"] == r["events"] for name, r in summary["models"].items()}
 
 
 def _step_report(ctx: RunContext) -> dict[str, Any]:
     from triginfer.report import write_report
 
-    path = write_report(ctx.run_dir, ctx.cfg)
+    path = write_report(ctx.layout, ctx.cfg)
     log.debug("report: %s", path)
-    return {"report": str(path.relative_to(ctx.run_dir))}
+    return {"report": ctx.layout.rel(path)}
+
+
+def write_metrics(ctx: RunContext) -> Path:
+    """The run's ``metrics.json``: the metrics step's physics summary with every other step's
+    summary merged in (those that exist), the package versions and the seed. Written by the
+    pipeline when a run finishes (``run_pipeline(finish=...)``), so no step rewrites
+    another's output."""
+    import json
+
+    from triginfer.report import package_versions
+
+    layout = ctx.layout
+    merged: dict[str, Any] = {}
+    if layout.metrics_summary.exists():
+        merged.update(json.loads(layout.metrics_summary.read_text()))
+    for key, path in (("firmware", layout.firmware_summary),
+                      ("emulation", layout.emulation_summary), ("onnx", layout.onnx_summary),
+                      ("bench", layout.bench_summary), ("rtl", layout.rtl_summary)):
+        if path.exists():
+            merged[key] = json.loads(path.read_text())
+    merged.update({"versions": package_versions(), "seed": ctx.cfg.seed})
+    write_json(layout.metrics, merged)
+    return layout.metrics
+
+
+# --- what each step reads and writes, in the run layout's terms -------------------------------
+def _models(cfg) -> list[str]:
+    from triginfer.trigger_models.workflow import parse_models
+
+    return [mc.name for mc in parse_models(cfg.sections.get("models"))]
+
+
+def _bdts(cfg) -> list[str]:
+    from triginfer.trigger_models.workflow import parse_bdts
+
+    return [bc["name"] for bc in parse_bdts(cfg.sections.get("bdts"))]
+
+
+def _sim(layout: RunLayout, cfg) -> tuple[Path, ...]:
+    return (layout.sim_file,) if cfg.data.source == "simulate" else ()
+
+
+def _trained(layout: RunLayout, cfg) -> tuple[Path, ...]:
+    return (layout.predictions, layout.train_summary,
+            *[layout.model_file(m, v) for m in _models(cfg) for v in ("float", "quantized")],
+            *[layout.bdt_spec(b) / "bdt_spec.json" for b in _bdts(cfg)])
+
+
+def _firmware(layout: RunLayout, cfg) -> tuple[Path, ...]:
+    return (layout.firmware_summary,
+            *[layout.firmware_dir(m) / f for m in _models(cfg)
+              for f in ("firmware_spec.json", "firmware_spec.npz")],
+            *[layout.firmware_dir(b) / "bdt_spec.json" for b in _bdts(cfg)])
+
+
+def _emulated(layout: RunLayout, cfg) -> tuple[Path, ...]:
+    return layout.emulation_predictions, layout.emulation_summary
+
+
+def _onnx(layout: RunLayout, cfg) -> tuple[Path, ...]:
+    return (layout.onnx_summary, *[layout.onnx_file(m, v) for m in _models(cfg)
+                                   for v in ("float", "quantized", "bitexact")])
+
+
+def _summaries(layout: RunLayout, cfg) -> tuple[Path, ...]:
+    return (layout.data_summary, layout.metrics_summary, layout.firmware_summary,
+            layout.emulation_summary, layout.onnx_summary, layout.bench_summary,
+            layout.rtl_summary)
+
+
+def _paths(*paths):
+    """A ``Step.writes``/``reads`` of fixed layout attributes."""
+    return lambda layout, cfg: tuple(getattr(layout, p) for p in paths)
 
 
 STEPS: list[Step] = [
     # With data.source 'files' nothing is written, so the (instant) data step reruns.
     # version 2: the toy's non-Gaussian tails
-    Step("data", _step_data, ("seed", "data", "simulation"), outputs=(SIM_FILE,), version=2),
+    Step("data", _step_data, ("seed", "data", "simulation"), writes=_sim, version=2),
     Step("dataset", _step_dataset, ("seed", "data", "simulation"), after=("data",),
-         outputs=("data/summary.json",)),
+         reads=_sim, writes=_paths("data_summary")),
     # version 2: trigger-sized BDTs (section bdts) with their firmware spec
     Step("train", _step_train, ("seed", "data", "simulation", "models", "bdts", "training",
                                 "quantization"), after=("dataset",),
-         outputs=("train/predictions.npz", "train/summary.json"), version=2),
+         reads=_sim, writes=_trained, version=2),
     # version 2: statistical uncertainties, ratios to the analytic lookup, linear turn-ons
-    Step("metrics", _step_metrics, ("metrics",), after=("train",), outputs=("metrics.json",),
-         version=2),
+    # version 3: written to metrics/summary.json (the report merges every summary)
+    Step("metrics", _step_metrics, ("metrics",), after=("train",),
+         reads=_paths("predictions", "train_summary"), writes=_paths("metrics_summary"),
+         version=3),
     # version 2: conifer firmware of the BDTs
-    Step("firmware", _step_firmware, ("firmware",), after=("train",),
-         outputs=("firmware/summary.json",), version=2),
+    Step("firmware", _step_firmware, ("firmware",), after=("train",), reads=_trained,
+         writes=_firmware, version=2),
     Step("emulate", _step_emulate, (), after=("train", "firmware"),
-         outputs=("emulation/summary.json",), version=2),
+         reads=lambda layout, cfg: (layout.predictions, *_firmware(layout, cfg)),
+         writes=_emulated, version=2),
     # version 2: float models exported in TensorFlow's summation order
-    Step("onnx", _step_onnx, (), after=("train", "firmware"), outputs=("onnx/summary.json",),
-         version=2),
+    Step("onnx", _step_onnx, (), after=("train", "firmware"),
+         reads=lambda layout, cfg: (*_trained(layout, cfg), *_firmware(layout, cfg)),
+         writes=_onnx, version=2),
     # version 3: FPGA estimator checked against synthesis reports (CSD/DSP rules), and
     # io_parallel convolutions with hls4ml's partitioned, pipelined pixel loop
     # version 4: the batcher's offered load also served by a real Triton server
     # version 5: Keras labelled as per-call overhead
     Step("bench", _step_bench, ("runtime", "budgets"), after=("train", "firmware", "onnx"),
-         outputs=("bench/summary.json",), version=5),
+         reads=lambda layout, cfg: (*_trained(layout, cfg), *_firmware(layout, cfg),
+                                    *_onnx(layout, cfg)),
+         writes=_paths("bench_summary"), version=5),
+    Step("rtl", _step_rtl, ("rtl",), after=("train", "firmware"),
+         reads=_firmware, writes=_paths("rtl_summary")),
     # version 2: the rate normalisation stated in the Physics section; 3: BDT firmware;
     # 4: uncertainties, ratios and the "How these numbers are made" box
-    Step("rtl", _step_rtl, ("rtl",), after=("train", "firmware"),
-         outputs=("rtl/summary.json",)),
     # version 5: the RTL (open-source flow) section
+    # version 6: the report writes report.html only (the pipeline merges metrics.json)
     Step("report", _step_report, ("report", "simulation"),
          after=("dataset", "train", "metrics", "firmware", "emulate", "onnx", "bench", "rtl"),
-         outputs=("report.html",), version=5),
+         reads=_summaries, writes=_paths("report"), version=6),
 ]
 TRAIN_STEPS = ("data", "dataset", "train", "metrics")
 
@@ -626,39 +689,6 @@ def steps_for(cfg) -> list[Step]:
 
 
 # --- the whole config checked before any work ---------------------------------------------------
-def _check_type(path: str, value: Any, kind: str, *, low: float | None = None,
-                choices: tuple | None = None) -> None:
-    """Raise a ConfigError naming ``path`` unless ``value`` is of ``kind`` (int, number, bool,
-    str, list-int, list-number) within ``low``/``choices``."""
-    def bad(what: str) -> ConfigError:
-        return ConfigError(f"{path}: must be {what}, got {value!r}")
-
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return
-    if kind == "str":
-        if not isinstance(value, str) or not value:
-            raise bad("a non-empty string")
-        if choices and value not in choices:
-            raise bad(f"one of {list(choices)}")
-        return
-    if kind.startswith("list-"):
-        if not isinstance(value, list) or not value:
-            raise bad("a non-empty list")
-        for i, item in enumerate(value):
-            _check_type(f"{path}[{i}]", item, kind[5:], low=low)
-        return
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    is_num = is_int or (isinstance(value, float) and value == value and abs(value) != float("inf"))
-    if kind == "int" and not is_int:
-        raise bad("an integer")
-    if kind == "number" and not is_num:
-        raise bad("a number")
-    if low is not None and value < low:
-        raise ConfigError(f"{path}: must be >= {low:g}, got {value!r}")
-
-
 def validate_config(cfg, *, need_models: bool = False) -> None:
     """Check every section a run will read, with each key's path in the message, before any
     step runs (so a typo in ``firmware`` is not found after training). ``need_models``:
@@ -681,21 +711,21 @@ def validate_config(cfg, *, need_models: bool = False) -> None:
         raise ConfigError(f"training: {exc}") from exc
     for key, value in cfg.section("training").items():
         if key in ("epochs", "prune_epochs", "qat_epochs", "batch_size", "patience"):
-            _check_type(f"training.{key}", value, "int", low=0 if "epochs" in key else 1)
+            check_value(f"training.{key}", value, "int", low=0 if "epochs" in key else 1)
         elif key in ("learning_rate", "qat_learning_rate", "pt_weight_power", "pt_weight_cap",
                      "huber_delta"):
-            _check_type(f"training.{key}", value, "number",
+            check_value(f"training.{key}", value, "number",
                         low=0 if key == "pt_weight_power" else 1e-12)
     quant = cfg.section("quantization")
     unknown = sorted(set(quant) - {"scan_bits", "scan_epochs", "scan_tolerance", "scan_model"})
     if unknown:
         raise ConfigError(f"quantization: unknown key(s) {unknown}")
     if "scan_bits" in quant and quant["scan_bits"]:
-        _check_type("quantization.scan_bits", quant["scan_bits"], "list-int", low=2)
+        check_value("quantization.scan_bits", quant["scan_bits"], "list-int", low=2)
     if "scan_epochs" in quant:
-        _check_type("quantization.scan_epochs", quant["scan_epochs"], "int", low=1)
+        check_value("quantization.scan_epochs", quant["scan_epochs"], "int", low=1)
     if "scan_tolerance" in quant:
-        _check_type("quantization.scan_tolerance", quant["scan_tolerance"], "number", low=0)
+        check_value("quantization.scan_tolerance", quant["scan_tolerance"], "number", low=0)
     if "scan_model" in quant and quant["scan_model"] not in {m.name for m in models}:
         raise ConfigError(f"quantization.scan_model: {quant['scan_model']!r} is not one of "
                           f"the models {[m.name for m in models]}")
@@ -705,47 +735,15 @@ def validate_config(cfg, *, need_models: bool = False) -> None:
         raise ConfigError(f"metrics: unknown key(s) {unknown}")
     for key in ("thresholds", "rate_thresholds"):
         if key in metrics:
-            _check_type(f"metrics.{key}", metrics[key], "list-number", low=1e-9)
-    firmware = cfg.section("firmware")
-    known = {"backend": ("str", None, ("Vitis", "Vivado")),
-             "io_type": ("str", None, ("io_parallel", "io_stream")),
-             "strategy": ("str", None, ("Latency", "Resource")),
-             "reuse_factor": ("int", 1, None), "part": ("str", None, None),
-             "clock_period_ns": ("number", 1e-3, None), "csim_events": ("int", 0, None),
-             "bdt_csim_events": ("int", 0, None)}
-    unknown = sorted(set(firmware) - set(known))
-    if unknown:
-        raise ConfigError(f"firmware: unknown key(s) {unknown}; known: {sorted(known)}")
-    for key, value in firmware.items():
-        kind, low, choices = known[key]
-        _check_type(f"firmware.{key}", value, kind, low=low, choices=choices)
+            check_value(f"metrics.{key}", metrics[key], "list-number", low=1e-9)
+    RunFirmwareConfig.of(cfg.section("firmware"))
     rtl_section = cfg.section("rtl")
-    known = {"enabled": ("bool", None, None), "models": ("list-str", None, None),
-             "events": ("int", 1, None), "resources": ("bool", None, None),
-             "latency_cutoff": ("number", 1e-3, None), "table_bits": ("int", 1, None)}
-    unknown = sorted(set(rtl_section) - set(known))
-    if unknown:
-        raise ConfigError(f"rtl: unknown key(s) {unknown}; known: {sorted(known)}")
-    for key, value in rtl_section.items():
-        if value is None and key == "models":
-            continue
-        kind, low, choices = known[key]
-        _check_type(f"rtl.{key}", value, kind, low=low, choices=choices)
+    RtlConfig.of(rtl_section)
     stray = sorted(set(rtl_section.get("models") or []) - {mc.name for mc in models})
     if stray:
         raise ConfigError(f"rtl.models: {stray} are not models of this config "
                           f"({[mc.name for mc in models]})")
-    runtime = cfg.section("runtime")
-    known = {"batch_sizes": ("list-int", 1, None), "seconds": ("number", 1e-3, None),
-             "offered_rate": ("number", 1e-3, None), "load_seconds": ("number", 1e-3, None),
-             "device": ("str", None, ("auto", "tensorrt", "cuda", "cpu")),
-             "version": ("str", None, ("float", "quantized")), "triton": ("bool", None, None)}
-    unknown = sorted(set(runtime) - set(known))
-    if unknown:
-        raise ConfigError(f"runtime: unknown key(s) {unknown}; known: {sorted(known)}")
-    for key, value in runtime.items():
-        kind, low, choices = known[key]
-        _check_type(f"runtime.{key}", value, kind, low=low, choices=choices)
+    RuntimeConfig.of(cfg.section("runtime"))
     import dataclasses
 
     from triginfer.latency_bench.budgets import PRESETS
@@ -755,7 +753,7 @@ def validate_config(cfg, *, need_models: bool = False) -> None:
     for f in dataclasses.fields(defaults):
         if f.name in budgets:
             kind = "str" if isinstance(getattr(defaults, f.name), str) else "number"
-            _check_type(f"budgets.{f.name}", budgets[f.name], kind,
+            check_value(f"budgets.{f.name}", budgets[f.name], kind,
                         low=1e-12 if kind == "number" else None)
     budget_from_config(budgets)
     for name in ("pruning", "emulation", "report"):

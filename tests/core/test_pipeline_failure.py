@@ -20,7 +20,8 @@ def test_failure_keeps_finished_steps(tmp_path):
     def second(ctx):
         raise ConfigError("firmware.reuse_factor: must be >= 1, got 0")
 
-    steps = [Step("first", first, (), outputs=("first/summary.json",)),
+    steps = [Step("first", first, (),
+                  writes=lambda layout, cfg: (layout.root / "first" / "summary.json",)),
              Step("second", second, ())]
     with pytest.raises(ConfigError):
         run_pipeline(cfg, run_dir, steps=steps)
