@@ -49,6 +49,8 @@ SUPPORTED_KERAS = {
     "GlobalAveragePooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D",
     "UpSampling1D", "UpSampling2D", "Add", "Subtract", "Multiply", "Average", "Maximum",
     "Minimum", "Concatenate", "Dot", "Embedding",
+    # HGQ1's proxy model (HGQ.to_proxy_model): HGQ's per-value quantizer
+    "FixedPointQuantizer",
 }
 #: Activation functions (Keras names and QKeras quantizers) the chain converts.
 SUPPORTED_ACTIVATIONS = {
@@ -80,6 +82,30 @@ def has_input_quantizer(model) -> bool:
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     return bool(layers) and type(layers[0]).__name__ == "QActivation" and type(
         getattr(layers[0], "quantizer", None)).__name__ == "quantized_bits"
+
+
+def is_hgq1_model(model) -> bool:
+    """Whether ``model`` holds HGQ1 training layers (``HGQ.layers``: HDense, HQuantize, ...)."""
+    return any(type(layer).__module__.startswith("HGQ.layers") for layer in model.layers)
+
+
+def hgq1_proxy(model):
+    """HGQ1's proxy model of ``model`` (``HGQ.to_proxy_model``: plain Keras layers with HGQ's
+    per-value ``FixedPointQuantizer``), which hls4ml's Keras 2 flow converts. Its bit widths
+    come from the ranges ``HGQ.trace_minmax`` recorded on the training data."""
+    from HGQ import to_proxy_model
+
+    try:
+        proxy = to_proxy_model(model)
+    except AssertionError as exc:      # HGQ's own check: no traced ranges
+        raise UnsupportedModelError(
+            f"model {model.name!r}: HGQ1 layers without traced ranges (HGQ: {exc}); a saved "
+            "HGQ1 training model does not keep them. Run HGQ.trace_minmax(model, x) on the "
+            "training data and save HGQ.to_proxy_model(model) (the proxy .h5 is what "
+            "export-hls takes)") from exc
+    log.info("model %s: HGQ1 layers, converted through HGQ.to_proxy_model (the ranges "
+             "trace_minmax recorded)", model.name)
+    return proxy
 
 
 def check_model(model) -> None:
@@ -313,6 +339,8 @@ def default_hls_config(model, backend: str = "Vitis", strategy: str = "Latency",
                        reuse_factor: int = 1) -> dict:
     """hls4ml's configuration for ``model`` at granularity ``name`` (``config_from_keras_model``),
     with the strategy and reuse factor set everywhere: the starting point users edit."""
+    if is_hgq1_model(model):
+        model = hgq1_proxy(model)
     import hls4ml
 
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
@@ -389,6 +417,8 @@ def convert(model, output_dir: str | os.PathLike, *, backend: str = "Vitis",
         raise UnsupportedModelError(f"strategy must be Latency or Resource, got {strategy!r}")
     if reuse_factor < 1:
         raise UnsupportedModelError(f"reuse_factor must be >= 1, got {reuse_factor}")
+    if is_hgq1_model(model):
+        model = hgq1_proxy(model)
     check_model(model)
     user_config = load_hls_config(hls_config)
     if bit_exact is None:

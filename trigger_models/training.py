@@ -189,6 +189,8 @@ def load_model(path: str | os.PathLike):
 
     require("tensorflow", f"loading the Keras model {path}")
     require("qkeras", f"loading the Keras model {path}")
+    if path.suffix == ".h5" and b"HGQ>" in _h5_model_config(path):
+        require("HGQ", f"loading the HGQ1 model {path}")     # registers HGQ's layers
     from tensorflow import keras
 
     kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}
@@ -197,6 +199,18 @@ def load_model(path: str | os.PathLike):
                                        **kwargs)
     except (OSError, ValueError, TypeError) as exc:
         raise InputFileError(f"{path}: cannot load as a Keras/QKeras model ({exc})") from exc
+
+
+def _h5_model_config(path: Path) -> bytes:
+    """The ``model_config`` attribute of a Keras ``.h5`` (empty when it has none)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get("model_config", b"")
+    except OSError:
+        return b""
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def copy_weights_by_name(src, dst) -> int:

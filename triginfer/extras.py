@@ -12,6 +12,7 @@ _EXTRA_OF = {
     "qkeras": "keras2",
     "tensorflow_model_optimization": "keras2",
     "tf2onnx": "keras2",
+    "HGQ": "keras2",
     "torch": "pytorch",
     "dask": "dask",
     "dask.distributed": "dask",
